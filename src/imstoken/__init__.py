@@ -1,0 +1,29 @@
+"""imstoken: Adobe IMS (and any OAuth 2.0 server) access tokens behind one TokenProvider.
+
+The credential (Service Account JWT or OAuth Server-to-Server) is chosen by configuration;
+tokens are cached, shared and refreshed ahead of expiry::
+
+    provider = imstoken.from_file("ims.toml")
+    httpx.Client(auth=provider).get("https://analytics.adobe.io/...")
+"""
+
+from ._exceptions import ConfigError, ImsTokenError, TokenRequestError
+from ._factory import from_config, from_env, from_file
+from ._provider import TokenProvider
+from ._secret import Secret
+from ._token import Token
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ImsTokenError",
+    "Secret",
+    "Token",
+    "TokenProvider",
+    "TokenRequestError",
+    "__version__",
+    "from_config",
+    "from_env",
+    "from_file",
+]

@@ -1,0 +1,127 @@
+"""Adobe IMS backends (sans-I/O): OAuth Server-to-Server and the Service Account (JWT) exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from joserfc import jwt
+
+from ._keys import SigningKey
+from ._secret import Secret
+from ._token import CredentialKind, Token
+from ._wire import TokenRequest, parse_token_response
+
+FORM_HEADERS: Mapping[str, str] = {"Accept": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class AdobeOAuthBackend:
+    """OAuth Server-to-Server: ``client_credentials`` with the secret in the body, comma scopes."""
+
+    token_url: str
+    client_id: str
+    client_secret: Secret
+    scopes: tuple[str, ...]
+    credential: CredentialKind = "oauth"
+
+    def build_request(self, now: float) -> TokenRequest:
+        """The v3 token request; ``now`` is unused (nothing here depends on time)."""
+        return TokenRequest(
+            url=self.token_url,
+            form={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret.reveal(),
+                "scope": ",".join(self.scopes),
+            },
+            headers=FORM_HEADERS,
+        )
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """``expires_in`` is in seconds on ``/ims/token/v3``."""
+        return parse_token_response(
+            status=status,
+            headers=headers,
+            body=body,
+            sent_at=sent_at,
+            credential=self.credential,
+            expires_in_unit=1.0,
+            secrets=(self.client_secret.reveal(),),
+        )
+
+
+def metascope_claim(ims_host: str, metascope: str) -> str:
+    """The claim name for one metascope: a full URL is used as is, a name gets ``{host}/s/``."""
+    if metascope.startswith(("https://", "http://")):
+        return metascope
+    return f"{ims_host}/s/{metascope}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdobeJWTBackend:
+    """Service Account (JWT): an RS256 assertion exchanged at ``/ims/exchange/jwt``.
+
+    Adobe answers ``expires_in`` in milliseconds here.
+    """
+
+    token_url: str
+    ims_host: str
+    client_id: str
+    client_secret: Secret
+    org_id: str
+    technical_account_id: str
+    metascopes: tuple[str, ...]
+    signing_key: SigningKey
+    jwt_expiry_seconds: int = 300
+    algorithm: str = "RS256"
+    credential: CredentialKind = "jwt"
+
+    def claims(self, now: float) -> dict[str, object]:
+        """The JWT claim set Adobe expects, as of ``now``."""
+        claims: dict[str, object] = {
+            "exp": int(now) + self.jwt_expiry_seconds,
+            "iss": self.org_id,
+            "sub": self.technical_account_id,
+            "aud": f"{self.ims_host}/c/{self.client_id}",
+        }
+        for metascope in self.metascopes:
+            claims[metascope_claim(self.ims_host, metascope)] = True
+        return claims
+
+    def sign(self, now: float) -> str:
+        """The signed assertion (a secret: it is a bearer credential for a few minutes)."""
+        return jwt.encode(
+            {"alg": self.algorithm, "typ": "JWT"},
+            self.claims(now),
+            self.signing_key.jwk,
+            algorithms=[self.algorithm],
+        )
+
+    def build_request(self, now: float) -> TokenRequest:
+        """The JWT exchange request with a freshly signed assertion."""
+        return TokenRequest(
+            url=self.token_url,
+            form={
+                "client_id": self.client_id,
+                "client_secret": self.client_secret.reveal(),
+                "jwt_token": self.sign(now),
+            },
+            headers=FORM_HEADERS,
+        )
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """``expires_in`` is in milliseconds on ``/ims/exchange/jwt``."""
+        return parse_token_response(
+            status=status,
+            headers=headers,
+            body=body,
+            sent_at=sent_at,
+            credential=self.credential,
+            expires_in_unit=0.001,
+            secrets=(self.client_secret.reveal(),),
+        )

@@ -1,0 +1,63 @@
+"""The shared-cache protocol: how a token is shared across processes (file) or hosts (Redis).
+
+The memory layer (:mod:`imstoken._memory`) always sits in front; a shared cache is consulted
+only when the memory copy is stale or missing. Implementations never raise for an unavailable
+store: they log, answer "nothing cached" / "lock not taken", and let the provider fetch.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ._token import Token
+
+
+class LockHandle(Protocol):
+    """An acquired cross-process lock; released by the cache that issued it."""
+
+
+class SharedCache(Protocol):
+    """Storage plus a single-flight lock shared beyond this process."""
+
+    def load(self, key: str) -> tuple[Token, float] | None:
+        """The cached token and the Unix time it was obtained, or None."""
+        ...
+
+    def store(self, key: str, token: Token, obtained_at: float) -> None:
+        """Save a token for others; entries expire with the token."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget the token for ``key`` (after a 401, or ``invalidate()``)."""
+        ...
+
+    def acquire(self, key: str, ttl: float, wait: float) -> LockHandle | None:
+        """Take the refresh lock for ``key``, waiting up to ``wait`` seconds.
+
+        The lock expires after ``ttl`` seconds so that a crashed holder cannot block others.
+        Returns None when it could not be taken (the caller then fetches anyway).
+        """
+        ...
+
+    def release(self, handle: LockHandle) -> None:
+        """Release a lock taken by :meth:`acquire`, only if this caller still owns it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        ...
+
+
+def open_shared_cache(
+    spec: str, *, path: str | None, prefix: str
+) -> SharedCache | None:
+    """Build the shared cache a ``cache`` setting names; ``memory`` needs none."""
+    if spec in ("memory", "none"):
+        return None
+    if spec == "file":
+        from ._filecache import FileCache
+
+        return FileCache(path)
+    from ._rediscache import RedisCache
+
+    return RedisCache(spec, prefix=prefix)

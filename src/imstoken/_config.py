@@ -1,0 +1,588 @@
+"""Configuration: mappings, ``IMS_*`` environment variables and files into validated settings.
+
+Every ``ConfigError`` is raised here, eagerly, before any request is sent. Errors name the key
+and its environment variable, never the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import ipaddress
+import json
+import logging
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ._exceptions import ConfigError
+from ._keys import SigningKey, load_signing_key
+from ._secret import Secret
+from ._token import CredentialKind
+
+logger = logging.getLogger("imstoken")
+
+PRODUCTION_HOST = "https://ims-na1.adobelogin.com"
+STAGE_HOST = "https://ims-na1-stg1.adobelogin.com"
+ADOBE_OAUTH_PATH = "/ims/token/v3"
+ADOBE_JWT_PATH = "/ims/exchange/jwt"
+
+Profile = Literal["adobe", "standard"]
+ClientAuth = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+CLIENT_AUTH_METHODS: tuple[str, ...] = (
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+)
+
+#: Canonical key -> environment variable. Also used to name the variable in errors.
+ENV_VARS: dict[str, str] = {
+    "credential": "IMS_CREDENTIAL",
+    "profile": "IMS_PROFILE",
+    "client_id": "IMS_CLIENT_ID",
+    "client_secret": "IMS_CLIENT_SECRET",
+    "org_id": "IMS_ORG_ID",
+    "scopes": "IMS_SCOPES",
+    "technical_account_id": "IMS_TECHNICAL_ACCOUNT_ID",
+    "private_key": "IMS_PRIVATE_KEY",
+    "private_key_path": "IMS_PRIVATE_KEY_PATH",
+    "private_key_passphrase": "IMS_PRIVATE_KEY_PASSPHRASE",
+    "metascopes": "IMS_METASCOPES",
+    "ims_host": "IMS_HOST",
+    "ims_env": "IMS_ENV",
+    "token_url": "IMS_TOKEN_URL",
+    "cache": "IMS_CACHE",
+    "cache_path": "IMS_CACHE_PATH",
+    "cache_prefix": "IMS_CACHE_PREFIX",
+    "timeout": "IMS_TIMEOUT",
+    "deadline": "IMS_DEADLINE",
+    "client_auth": "IMS_CLIENT_AUTH",
+    "key_id": "IMS_KEY_ID",
+    "audience": "IMS_AUDIENCE",
+    "issuer": "IMS_ISSUER",
+    "subject": "IMS_SUBJECT",
+    "resource": "IMS_RESOURCE",
+    "default_expires_in": "IMS_DEFAULT_EXPIRES_IN",
+    "jwt_expiry": "IMS_JWT_EXPIRY",
+    "refresh_window": "IMS_REFRESH_WINDOW",
+    "min_validity": "IMS_MIN_VALIDITY",
+    "signing_algorithm": "IMS_SIGNING_ALGORITHM",
+}
+
+#: Names other tools use (aio-lib-ims, Developer Console, user-sync) -> canonical key.
+ALIASES: dict[str, str] = {
+    "authentication_method": "credential",
+    "ims_org_id": "org_id",
+    "meta_scopes": "metascopes",
+    "passphrase": "private_key_passphrase",
+    "private_key_file": "private_key_path",
+    "host": "ims_host",
+    "scope": "scopes",
+}
+
+KNOWN_KEYS = frozenset(ENV_VARS) | {
+    "client_secrets",
+    "extra_params",
+    "extra_claims",
+    "technical_account_email",
+}
+# Keys that pasted contexts and console files carry and that imstoken does not need.
+IGNORED_KEYS = frozenset(
+    {"technical_account_email", "id", "name", "integration_type", "env", "description"}
+)
+BACKEND_TABLES = ("jwt", "oauth")
+
+
+def _env(key: str) -> str | None:
+    return ENV_VARS.get(key)
+
+
+def _error(key: str, message: str) -> ConfigError:
+    return ConfigError(message, key=key, env_var=_env(key))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated settings for one credential. Secrets are wrapped; repr never shows them."""
+
+    credential: CredentialKind
+    profile: Profile
+    client_id: str
+    token_url: str
+    ims_host: str
+    client_secret: Secret | None = None
+    org_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    technical_account_id: str | None = None
+    metascopes: tuple[str, ...] = ()
+    signing_key: SigningKey | None = None
+    signing_algorithm: str | None = None
+    client_auth: str = "client_secret_post"
+    key_id: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    subject: str | None = None
+    resource: str | None = None
+    extra_params: tuple[tuple[str, str], ...] = ()
+    extra_claims: tuple[tuple[str, Any], ...] = ()
+    default_expires_in: float = 3600.0
+    jwt_expiry: int = 300
+    cache: str = "memory"
+    cache_path: str | None = None
+    cache_prefix: str = "imstoken"
+    timeout: float = 10.0
+    deadline: float = 30.0
+    refresh_window: float | None = None
+    min_validity: float | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def cache_key(self) -> str:
+        """A stable key from what identifies the credential and its scopes, never the secret."""
+        identity = [
+            "v1",
+            self.credential,
+            self.profile,
+            self.token_url,
+            self.client_id,
+            self.org_id or "",
+            self.technical_account_id or "",
+            sorted(self.scopes),
+            sorted(self.metascopes),
+            self.audience or "",
+            self.issuer or "",
+            self.subject or "",
+            self.resource or "",
+            self.client_auth if self.profile == "standard" else "",
+            sorted(self.extra_params),
+        ]
+        digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()
+        return f"{self.credential}:{digest[:40]}"
+
+
+# ---------------------------------------------------------------- value checks
+
+
+def _as_str(key: str, value: Any, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise _error(key, f"must be a string, not {type(value).__name__}")
+    value = value.strip()
+    if not value and not allow_empty:
+        raise _error(key, "must not be empty")
+    return value
+
+
+def _as_list(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [item.strip() for item in value.replace(" ", ",").split(",")]
+    elif isinstance(value, list | tuple):
+        items = []
+        for item in value:
+            if not isinstance(item, str):
+                raise _error(key, f"must be a list of strings, found {type(item).__name__}")
+            items.append(item.strip())
+    else:
+        raise _error(key, f"must be a list of strings, not {type(value).__name__}")
+    cleaned = tuple(dict.fromkeys(item for item in items if item))
+    if not cleaned:
+        raise _error(key, "must name at least one scope")
+    return cleaned
+
+
+def _as_seconds(key: str, value: Any, *, minimum: float, maximum: float) -> float:
+    if isinstance(value, bool):
+        raise _error(key, "must be a number of seconds, not a boolean")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _error(key, "must be a number of seconds") from None
+    if not isinstance(value, int | float):
+        raise _error(key, f"must be a number of seconds, not {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or not minimum <= number <= maximum:
+        raise _error(key, f"must be between {minimum:g} and {maximum:g} seconds")
+    return number
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(key: str, value: Any) -> str:
+    """An https URL, or http to a loopback host (tests, local IMS). No credentials in it."""
+    text = _as_str(key, value)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise _error(key, "is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise _error(key, "must be an https:// URL")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise _error(key, "must use https (plain http is only allowed to a loopback host)")
+    if parts.username or parts.password:
+        raise _error(key, "must not carry credentials in the URL")
+    if parts.fragment:
+        raise _error(key, "must not have a #fragment")
+    return text.rstrip("/") if key == "ims_host" else text
+
+
+# ---------------------------------------------------------------- merging
+
+
+def _canonical(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Apply aliases; reject a key given twice under two names; warn on unknown keys."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"configuration keys must be strings ({where})")
+        if name in BACKEND_TABLES:
+            continue
+        key = ALIASES.get(name, name)
+        if key in out:
+            raise ConfigError(f"is given twice in {where} (once as {name!r})", key=key)
+        if key not in KNOWN_KEYS and key not in IGNORED_KEYS:
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            logger.warning("imstoken: ignoring unknown configuration key %r%s", name, hint)
+            continue
+        out[key] = value
+    return out
+
+
+def merge(config: Mapping[str, Any], credential: str | None) -> tuple[str, dict[str, Any]]:
+    """Shared keys, overlaid by the ``[jwt]``/``[oauth]`` table of the chosen credential."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"configuration must be a mapping, not {type(config).__name__}")
+    shared = _canonical(config, "the top level")
+    chosen = credential if credential is not None else shared.get("credential")
+    if chosen is None:
+        present = [name for name in BACKEND_TABLES if isinstance(config.get(name), Mapping)]
+        if len(present) == 1:
+            chosen = present[0]
+        else:
+            raise _error("credential", 'is missing: set credential = "oauth" or "jwt"')
+    if not isinstance(chosen, str) or chosen.strip().lower() not in BACKEND_TABLES:
+        raise _error("credential", 'must be "oauth" or "jwt"')
+    chosen = chosen.strip().lower()
+    merged = dict(shared)
+    table = config.get(chosen)
+    if table is not None:
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{chosen}] must be a table of keys", key=chosen)
+        merged.update(_canonical(table, f"[{chosen}]"))
+    merged["credential"] = chosen
+    return chosen, merged
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _private_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningKey | None:
+    pem_text = values.get("private_key")
+    path_value = values.get("private_key_path")
+    passphrase_value = values.get("private_key_passphrase")
+    passphrase: str | None = None
+    if passphrase_value is not None:
+        passphrase = _as_str("private_key_passphrase", passphrase_value, allow_empty=True) or None
+    if pem_text is not None and path_value is not None:
+        raise _error("private_key", "give private_key or private_key_path, not both")
+    if pem_text is not None:
+        text = _as_str("private_key", pem_text)
+        # Env variables and JSON often carry the PEM with literal "\n".
+        if "\\n" in text and "\n" not in text:
+            text = text.replace("\\n", "\n")
+        return load_signing_key(
+            text.encode(), passphrase, key="private_key", env_var=_env("private_key")
+        )
+    if path_value is not None:
+        if not isinstance(path_value, str | os.PathLike):
+            raise _error("private_key_path", "must be a file path string")
+        path = Path(os.fspath(path_value)).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise _error("private_key_path", "names a file that does not exist") from None
+        except IsADirectoryError:
+            raise _error("private_key_path", "names a folder, not a key file") from None
+        except OSError as exc:
+            raise _error(
+                "private_key_path", f"could not be read ({exc.strerror or type(exc).__name__})"
+            ) from None
+        return load_signing_key(
+            data, passphrase, key="private_key_path", env_var=_env("private_key_path")
+        )
+    return None
+
+
+def _client_secret(values: Mapping[str, Any]) -> Secret | None:
+    if "client_secret" in values:
+        return Secret(_as_str("client_secret", values["client_secret"]))
+    secrets = values.get("client_secrets")
+    if secrets is None:
+        return None
+    if isinstance(secrets, str):
+        secrets = [secrets]
+    if not isinstance(secrets, list | tuple) or not secrets:
+        raise ConfigError("must be a non-empty list of strings", key="client_secrets")
+    return Secret(_as_str("client_secrets", secrets[0]))
+
+
+def _pairs(key: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError("must be a table (mapping) of names to values", key=key)
+    out = []
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError("must have non-empty string names", key=key)
+        out.append((name, item))
+    return tuple(out)
+
+
+def build_settings(
+    config: Mapping[str, Any],
+    *,
+    credential: str | None = None,
+    base_dir: Path | None = None,
+) -> Settings:
+    """Validate a configuration mapping into ``Settings`` for one credential."""
+    chosen, values = merge(config, credential)
+    kind: CredentialKind = "jwt" if chosen == "jwt" else "oauth"
+
+    profile = _as_str("profile", values.get("profile", "adobe")).lower()
+    if profile not in ("adobe", "standard"):
+        raise _error("profile", 'must be "adobe" or "standard"')
+
+    if "client_id" not in values:
+        raise _error("client_id", "is missing")
+    client_id = _as_str("client_id", values["client_id"])
+    client_secret = _client_secret(values)
+
+    ims_env = values.get("ims_env")
+    if ims_env is not None:
+        env_name = _as_str("ims_env", ims_env).lower()
+        if env_name not in ("prod", "production", "stage", "stg1"):
+            raise _error("ims_env", 'must be "prod" or "stage"')
+    else:
+        env_name = "prod"
+    default_host = STAGE_HOST if env_name in ("stage", "stg1") else PRODUCTION_HOST
+    ims_host = check_url("ims_host", values.get("ims_host", default_host))
+
+    org_id = values.get("org_id")
+    if org_id is not None:
+        org_id = _as_str("org_id", org_id)
+
+    common: dict[str, Any] = {
+        "credential": kind,
+        "profile": profile,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "ims_host": ims_host,
+        "org_id": org_id,
+        "timeout": _as_seconds("timeout", values.get("timeout", 10.0), minimum=0.01, maximum=600),
+        "deadline": _as_seconds(
+            "deadline", values.get("deadline", 30.0), minimum=0.01, maximum=3600
+        ),
+        "cache": _cache_spec(values.get("cache", "memory")),
+        "cache_path": (
+            _as_str("cache_path", values["cache_path"]) if values.get("cache_path") else None
+        ),
+        "cache_prefix": _as_str("cache_prefix", values.get("cache_prefix", "imstoken")),
+        "jwt_expiry": int(
+            _as_seconds("jwt_expiry", values.get("jwt_expiry", 300), minimum=10, maximum=3600)
+        ),
+        "refresh_window": (
+            _as_seconds("refresh_window", values["refresh_window"], minimum=0, maximum=86400)
+            if values.get("refresh_window") is not None
+            else None
+        ),
+        "min_validity": (
+            _as_seconds("min_validity", values["min_validity"], minimum=0, maximum=86400)
+            if values.get("min_validity") is not None
+            else None
+        ),
+    }
+
+    if profile == "adobe":
+        return _adobe_settings(kind, values, common, base_dir)
+    return _standard_settings(kind, values, common, base_dir)
+
+
+def _cache_spec(value: Any) -> str:
+    spec = _as_str("cache", value)
+    lowered = spec.lower()
+    if lowered in ("memory", "file", "none"):
+        return lowered
+    if lowered.startswith(("redis://", "rediss://", "unix://")):
+        return spec
+    raise _error("cache", 'must be "memory", "file" or a redis:// URL')
+
+
+def _adobe_settings(
+    kind: CredentialKind, values: Mapping[str, Any], common: dict[str, Any], base_dir: Path | None
+) -> Settings:
+    if common["client_secret"] is None:
+        raise _error("client_secret", "is missing (or give client_secrets)")
+    if common["org_id"] is None:
+        raise _error("org_id", "is missing (the IMS organization id, ending in @AdobeOrg)")
+    if not common["org_id"].endswith("@AdobeOrg"):
+        raise _error("org_id", "must end with @AdobeOrg")
+    host = common["ims_host"]
+    if kind == "oauth":
+        if "scopes" not in values:
+            raise _error("scopes", "is missing (e.g. ['openid', 'AdobeID'])")
+        token_url = values.get("token_url")
+        return Settings(
+            **common,
+            token_url=check_url("token_url", token_url) if token_url else host + ADOBE_OAUTH_PATH,
+            scopes=_as_list("scopes", values["scopes"]),
+            extras=dict(values),
+        )
+    if "technical_account_id" not in values:
+        raise _error("technical_account_id", "is missing (it ends in @techacct.adobe.com)")
+    technical_account_id = _as_str("technical_account_id", values["technical_account_id"])
+    if not technical_account_id.endswith("@techacct.adobe.com"):
+        raise _error("technical_account_id", "must end with @techacct.adobe.com")
+    if "metascopes" not in values:
+        raise _error("metascopes", "is missing (e.g. ['ent_analytics_bulk_ingest_sdk'])")
+    metascopes = _as_list("metascopes", values["metascopes"])
+    signing_key = _private_key(values, base_dir)
+    if signing_key is None:
+        raise _error("private_key_path", "is missing (or give private_key as PEM text)")
+    if signing_key.kind != "RSA":
+        raise _error("private_key", "must be an RSA key: Adobe signs the JWT with RS256")
+    token_url = values.get("token_url")
+    return Settings(
+        **common,
+        token_url=check_url("token_url", token_url) if token_url else host + ADOBE_JWT_PATH,
+        technical_account_id=technical_account_id,
+        metascopes=metascopes,
+        signing_key=signing_key,
+        signing_algorithm="RS256",
+        extras=dict(values),
+    )
+
+
+def _standard_settings(
+    kind: CredentialKind, values: Mapping[str, Any], common: dict[str, Any], base_dir: Path | None
+) -> Settings:
+    if "token_url" not in values:
+        raise _error("token_url", "is required with profile = 'standard'")
+    token_url = check_url("token_url", values["token_url"])
+    client_auth = _as_str(
+        "client_auth", values.get("client_auth", "client_secret_basic")
+    ).lower()
+    if client_auth not in CLIENT_AUTH_METHODS:
+        raise _error("client_auth", "must be one of " + ", ".join(CLIENT_AUTH_METHODS))
+    signing_key = _private_key(values, base_dir)
+    needs_key = kind == "jwt" or client_auth == "private_key_jwt"
+    if needs_key and signing_key is None:
+        raise _error("private_key_path", "is missing (or give private_key as PEM text)")
+    if kind == "oauth" and client_auth != "private_key_jwt" and common["client_secret"] is None:
+        raise _error("client_secret", f"is missing (client_auth = {client_auth!r} needs it)")
+    algorithm = None
+    if signing_key is not None:
+        algorithm = _as_str(
+            "signing_algorithm", values.get("signing_algorithm", signing_key.default_algorithm)
+        ).upper()
+        family = "RS" if signing_key.kind == "RSA" else "ES"
+        if not (algorithm.startswith(family) or (family == "RS" and algorithm.startswith("PS"))):
+            raise _error(
+                "signing_algorithm",
+                f"{algorithm} does not fit the {signing_key.kind} private key",
+            )
+    scopes: tuple[str, ...] = ()
+    if values.get("scopes") is not None:
+        scopes = _as_list("scopes", values["scopes"])
+
+    def optional(key: str) -> str | None:
+        value = values.get(key)
+        return _as_str(key, value) if value is not None else None
+
+    audience = optional("audience")
+    return Settings(
+        **common,
+        token_url=token_url,
+        scopes=scopes,
+        signing_key=signing_key,
+        signing_algorithm=algorithm,
+        client_auth=client_auth,
+        key_id=optional("key_id"),
+        audience=audience,
+        issuer=optional("issuer"),
+        subject=optional("subject"),
+        resource=optional("resource"),
+        extra_params=tuple(
+            (name, _as_str(f"extra_params.{name}", str(v) if isinstance(v, int | float) else v))
+            for name, v in _pairs("extra_params", values.get("extra_params"))
+        ),
+        extra_claims=_pairs("extra_claims", values.get("extra_claims")),
+        default_expires_in=_as_seconds(
+            "default_expires_in", values.get("default_expires_in", 3600), minimum=1, maximum=86400 * 30
+        ),
+        technical_account_id=None,
+        extras=dict(values),
+    )
+
+
+# ---------------------------------------------------------------- sources
+
+
+def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``IMS_*`` variables as a configuration mapping (empty values count as unset)."""
+    config: dict[str, Any] = {}
+    for key, variable in ENV_VARS.items():
+        value = environ.get(variable)
+        if value is not None and value.strip() != "":
+            config[key] = value
+    return config
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a ``.toml`` or ``.json`` file into a mapping (no validation yet)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} could not be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    suffix = path.suffix.lower()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    if suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            # The TOML error names line and column, not the offending value.
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    if suffix == ".json":
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            position = f"line {exc.lineno}" if hasattr(exc, "lineno") else "somewhere"
+            raise ConfigError(f"config file {str(path)!r} is not valid JSON ({position})") from None
+        except RecursionError:
+            raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"config file {str(path)!r} must hold a JSON object")
+        return parsed
+    raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")

@@ -1,0 +1,168 @@
+"""from_config / from_env / from_file: configuration in, a ready TokenProvider out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._adobe import AdobeJWTBackend, AdobeOAuthBackend
+from ._cache import open_shared_cache
+from ._config import Settings, build_settings, env_to_config, read_config_file
+from ._exceptions import ConfigError
+from ._policy import RefreshPolicy
+from ._provider import TokenProvider
+from ._wire import Backend
+
+
+def build_backend(settings: Settings) -> Backend:
+    """The sans-I/O backend for validated settings."""
+    if settings.profile == "standard":
+        from ._standard import build_standard_backend
+
+        return build_standard_backend(settings)
+    assert settings.client_secret is not None
+    if settings.credential == "oauth":
+        return AdobeOAuthBackend(
+            token_url=settings.token_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scopes=settings.scopes,
+        )
+    assert settings.signing_key is not None
+    assert settings.org_id is not None and settings.technical_account_id is not None
+    return AdobeJWTBackend(
+        token_url=settings.token_url,
+        ims_host=settings.ims_host,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        org_id=settings.org_id,
+        technical_account_id=settings.technical_account_id,
+        metascopes=settings.metascopes,
+        signing_key=settings.signing_key,
+        jwt_expiry_seconds=settings.jwt_expiry,
+    )
+
+
+def api_headers(settings: Settings) -> dict[str, str]:
+    """The headers Adobe APIs want beside ``Authorization``."""
+    if settings.profile != "adobe":
+        return {}
+    headers = {"x-api-key": settings.client_id}
+    if settings.org_id:
+        headers["x-gw-ims-org-id"] = settings.org_id
+    return headers
+
+
+def provider_from_settings(settings: Settings, **options: Any) -> TokenProvider:
+    """Wire backend, caches and policy for validated settings."""
+    backend = build_backend(settings)
+    shared = options.pop("shared_cache", None)
+    if shared is None:
+        shared = open_shared_cache(
+            settings.cache, path=settings.cache_path, prefix=settings.cache_prefix
+        )
+    policy = options.pop("policy", None) or RefreshPolicy(
+        refresh_window=settings.refresh_window, min_validity=settings.min_validity
+    )
+    provider = TokenProvider(
+        backend,
+        cache_key=settings.cache_key(),
+        api_headers=api_headers(settings),
+        shared_cache=shared,
+        policy=policy,
+        timeout=settings.timeout,
+        deadline=settings.deadline,
+        **options,
+    )
+    _warn_if_retired(settings)
+    return provider
+
+
+def _warn_if_retired(settings: Settings) -> None:
+    from ._deprecation import warn_if_retired_jwt
+
+    warn_if_retired_jwt(settings)
+
+
+def from_config(
+    config: Mapping[str, Any],
+    *,
+    credential: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> TokenProvider:
+    """A provider from a mapping (e.g. parsed TOML or JSON).
+
+    ``credential`` overrides the mapping's ``credential`` key. Relative key paths resolve
+    against ``base_dir`` (default: the working directory). ``options`` go to
+    :class:`TokenProvider` (``clock``, ``on_token``, ``http_client``, ...).
+    """
+    settings = build_settings(
+        config, credential=credential, base_dir=Path(base_dir) if base_dir is not None else None
+    )
+    return provider_from_settings(settings, **options)
+
+
+def from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    credential: str | None = None,
+    **options: Any,
+) -> TokenProvider:
+    """A provider from ``IMS_*`` environment variables (``environ`` defaults to ``os.environ``)."""
+    config = env_to_config(os.environ if environ is None else environ)
+    if not config:
+        raise ConfigError(
+            "no IMS_* environment variables are set (need at least IMS_CREDENTIAL and "
+            "IMS_CLIENT_ID)"
+        )
+    return from_config(config, credential=credential, **options)
+
+
+def load_file_config(
+    path: str | os.PathLike[str],
+    *,
+    credential: str | None = None,
+    private_key_path: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Read a config file (TOML, JSON, Developer Console or service-account JSON) as a mapping."""
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
+    file_path = Path(os.fspath(path)).expanduser()
+    config = read_config_file(file_path)
+    from ._formats import normalise_file_config
+
+    config = normalise_file_config(config, credential=credential)
+    if private_key_path is not None:
+        config = dict(config)
+        config["private_key_path"] = os.fspath(Path(os.fspath(private_key_path)).expanduser().absolute())
+        for table in ("jwt", "oauth"):
+            if isinstance(config.get(table), dict):
+                config[table] = {
+                    k: v
+                    for k, v in config[table].items()
+                    if k not in ("private_key", "private_key_path", "private_key_file")
+                }
+        config.pop("private_key", None)
+    return config, file_path.absolute().parent
+
+
+def from_file(
+    path: str | os.PathLike[str],
+    *,
+    credential: str | None = None,
+    private_key_path: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> TokenProvider:
+    """A provider from a ``.toml`` or ``.json`` file.
+
+    A Developer Console project JSON ("Download JSON") is recognised; pick its credential with
+    ``credential=`` and give the key it lacks with ``private_key_path=``. A relative
+    ``private_key_path`` inside the file resolves against the file's folder.
+    """
+    config, base_dir = load_file_config(
+        path, credential=credential, private_key_path=private_key_path
+    )
+    return from_config(config, credential=credential, base_dir=base_dir, **options)

@@ -1,0 +1,14 @@
+"""Recognise foreign file formats (Developer Console project JSON, ...) and map them to config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def normalise_file_config(config: dict[str, Any], *, credential: str | None) -> dict[str, Any]:
+    """Return an imstoken configuration mapping for whatever the file holds."""
+    if isinstance(config.get("project"), dict):
+        from ._console import console_to_config
+
+        return console_to_config(config, credential=credential)
+    return config

@@ -1,0 +1,84 @@
+"""Private key loading: PEM text or file, PKCS#1 or PKCS#8, encrypted or not, RSA or EC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from joserfc.jwk import ECKey, RSAKey
+
+from ._exceptions import ConfigError
+
+_EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SigningKey:
+    """A loaded private key, ready for JOSE signing. Its repr shows only the type."""
+
+    jwk: RSAKey | ECKey
+    default_algorithm: str
+    kind: str  # "RSA" or "EC"
+
+    def __repr__(self) -> str:
+        return f"SigningKey(kind={self.kind!r}, default_algorithm={self.default_algorithm!r})"
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half as a JWK dict (for servers that verify our assertions)."""
+        return dict(self.jwk.as_dict(private=False))
+
+
+def load_signing_key(
+    pem: bytes,
+    passphrase: str | None,
+    *,
+    key: str,
+    env_var: str | None,
+    passphrase_key: str = "private_key_passphrase",
+    passphrase_env: str | None = "IMS_PRIVATE_KEY_PASSPHRASE",
+) -> SigningKey:
+    """Load a PEM private key or raise a ``ConfigError`` that names the key, never the value."""
+    if b"-----BEGIN" not in pem:
+        raise ConfigError("is not a PEM private key (no '-----BEGIN' line)", key=key, env_var=env_var)
+    if b"PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
+        raise ConfigError("is a public key; a private key is needed", key=key, env_var=env_var)
+    password = passphrase.encode() if passphrase else None
+    try:
+        private = load_pem_private_key(pem, password=password)
+    except TypeError as exc:
+        # cryptography says TypeError for "encrypted but no password" and the reverse.
+        if password is None:
+            raise ConfigError(
+                "is encrypted and needs a passphrase", key=passphrase_key, env_var=passphrase_env
+            ) from None
+        raise ConfigError(
+            "was given but the private key is not encrypted", key=passphrase_key, env_var=passphrase_env
+        ) from exc
+    except ValueError as exc:
+        if b"ENCRYPTED" in pem and password is not None:
+            raise ConfigError(
+                "does not decrypt the private key (wrong passphrase?)",
+                key=passphrase_key,
+                env_var=passphrase_env,
+            ) from None
+        raise ConfigError(
+            "could not be loaded as a private key (malformed PEM or unsupported key type)",
+            key=key,
+            env_var=env_var,
+        ) from None
+    except Exception:  # noqa: BLE001 - cryptography raises assorted errors for odd input
+        raise ConfigError("could not be loaded as a private key", key=key, env_var=env_var) from None
+    if isinstance(private, rsa.RSAPrivateKey):
+        if private.key_size < 2048:
+            raise ConfigError("is an RSA key shorter than 2048 bits", key=key, env_var=env_var)
+        return SigningKey(RSAKey.import_key(private), "RS256", "RSA")
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        algorithm = _EC_ALGORITHMS.get(private.curve.name)
+        if algorithm is None:
+            raise ConfigError(
+                f"uses the unsupported EC curve {private.curve.name}", key=key, env_var=env_var
+            )
+        return SigningKey(ECKey.import_key(private), algorithm, "EC")
+    raise ConfigError("must be an RSA or EC private key", key=key, env_var=env_var)

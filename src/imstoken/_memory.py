@@ -1,0 +1,81 @@
+"""The process-wide memory layer: one slot per cache key, shared by every provider in the process.
+
+A slot holds the current token entry and the single-flight state. Providers built from the same
+credential (an app that builds one per request, say) find the same slot, so they share one token.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from cachetools import LRUCache
+
+from ._policy import Entry
+
+
+class Slot:
+    """Token and single-flight state for one cache key. ``lock`` is never held across I/O."""
+
+    __slots__ = ("entry", "inflight", "key", "lock", "next_attempt_at")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.entry: Entry | None = None
+        self.lock = threading.Lock()
+        self.inflight: Future[Entry] | None = None
+        self.next_attempt_at = 0.0
+
+
+_registry_lock = threading.Lock()
+# Bounded so that a process minting tokens for ever-new credentials cannot grow without limit.
+_slots: LRUCache[str, Slot] = LRUCache(maxsize=4096)
+
+
+def slot_for(key: str) -> Slot:
+    """The process-wide slot for ``key``, created on first use."""
+    with _registry_lock:
+        slot = _slots.get(key)
+        if slot is None:
+            slot = _slots[key] = Slot(key)
+        return slot
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def refresh_executor() -> ThreadPoolExecutor:
+    """The process-wide pool that runs background refreshes for sync callers."""
+    global _executor
+    if _executor is None:
+        with _registry_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imstoken-refresh")
+                # Start a worker now, so the first stale-window refresh only hands work over.
+                _executor.submit(int)
+    return _executor
+
+
+def clear() -> None:
+    """Forget every cached token in this process (tests, or after rotating credentials)."""
+    with _registry_lock:
+        for slot in _slots.values():
+            with slot.lock:
+                slot.entry = None
+                slot.next_attempt_at = 0.0
+        _slots.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A fork copies locks in whatever state they were and futures nobody will complete.
+    global _registry_lock, _executor
+    _registry_lock = threading.Lock()
+    _executor = None
+    for slot in list(_slots.values()):
+        slot.lock = threading.Lock()
+        slot.inflight = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

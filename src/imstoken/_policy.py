@@ -1,0 +1,77 @@
+"""When a token is fresh, stale or expired: one place, pure functions of the token and "now"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._token import Token
+
+# For day-long Adobe tokens: refresh in the background 5 minutes ahead, never hand out a token
+# with less than a minute left. Short-lived tokens get the same shape, scaled to their lifetime.
+DEFAULT_REFRESH_WINDOW = 300.0
+DEFAULT_MIN_VALIDITY = 60.0
+# A failed background refresh waits this long (scaled down for short tokens) before the next.
+REFRESH_RETRY_DELAY = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPolicy:
+    """The timing rules. ``None`` means "the default, scaled to the token's lifetime"."""
+
+    refresh_window: float | None = None
+    min_validity: float | None = None
+    refresh_retry_delay: float = REFRESH_RETRY_DELAY
+
+    def entry(self, token: Token, obtained_at: float, headers: dict[str, str]) -> Entry:
+        """Precompute the instants that the hot path compares against."""
+        lifetime = max(token.expires_at - obtained_at, 0.0)
+        min_validity = (
+            self.min_validity
+            if self.min_validity is not None
+            else min(DEFAULT_MIN_VALIDITY, 0.1 * lifetime)
+        )
+        window = (
+            self.refresh_window
+            if self.refresh_window is not None
+            else min(DEFAULT_REFRESH_WINDOW, 0.5 * lifetime)
+        )
+        # Stale never starts before usability ends minus the window, and never after it.
+        usable_until = token.expires_at - min_validity
+        stale_at = min(usable_until, max(obtained_at, usable_until - window))
+        return Entry(
+            token=token,
+            obtained_at=obtained_at,
+            stale_at=stale_at,
+            usable_until=usable_until,
+            lifetime=lifetime,
+            headers=headers,
+        )
+
+    def retry_delay(self, entry: Entry | None) -> float:
+        """How long a failed background refresh waits before the next attempt."""
+        if entry is None:
+            return 0.0
+        return max(0.5, min(self.refresh_retry_delay, 0.1 * entry.lifetime))
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Entry:
+    """A cached token with its precomputed instants (Unix seconds)."""
+
+    token: Token
+    obtained_at: float
+    stale_at: float
+    usable_until: float
+    lifetime: float
+    headers: dict[str, str]
+
+    def __repr__(self) -> str:
+        return f"Entry({self.token!r}, stale_at={self.stale_at}, usable_until={self.usable_until})"
+
+    def is_fresh(self, now: float) -> bool:
+        """Servable without any refresh. A clock that went back before ``obtained_at`` is not."""
+        return self.obtained_at <= now < self.stale_at
+
+    def is_usable(self, now: float) -> bool:
+        """Still valid for at least the minimum validity margin."""
+        return now < self.usable_until

@@ -1,0 +1,210 @@
+"""Sans-I/O pieces shared by every backend: the token request value and response parsing.
+
+Nothing here opens a socket or reads a clock: callers pass "now" and the response in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+from ._exceptions import TokenRequestError
+from ._token import CredentialKind, Token
+
+# A token that claims to live longer than this is treated as nonsense, not cached for years.
+MAX_LIFETIME_SECONDS = 400 * 24 * 3600.0
+# Bodies larger than this are not token responses; never try to parse or echo them.
+MAX_BODY_BYTES = 1 << 20
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TokenRequest:
+    """One HTTP request to a token endpoint. Its repr never shows form values or headers."""
+
+    url: str
+    form: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+    def __repr__(self) -> str:
+        return f"TokenRequest({self.method} {self.url}, fields={sorted(self.form)})"
+
+
+class Backend(Protocol):
+    """A credential backend: settings and "now" in, a request out; a response in, a Token out."""
+
+    credential: CredentialKind
+    token_url: str
+
+    def build_request(self, now: float) -> TokenRequest:
+        """The request that asks for a new token, as of ``now`` (Unix seconds)."""
+        ...
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """Turn a response into a Token or raise ``TokenRequestError``."""
+        ...
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace any secret value that a hostile or chatty server echoed back."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds to wait (RFC 9110: delay-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value), 24 * 3600))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, min(when.timestamp() - now, 24 * 3600.0))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                return candidate
+    return value
+
+
+def _short_text(value: object, limit: int = 300) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)[:limit]
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text[:limit]
+
+
+def parse_token_response(
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    sent_at: float,
+    credential: CredentialKind,
+    expires_in_unit: float,
+    secrets: Iterable[str] = (),
+    default_expires_in: float | None = None,
+    require_bearer: bool = False,
+) -> Token:
+    """Parse an OAuth 2.0 token response (RFC 6749 §5.1, §5.2) into a Token.
+
+    ``expires_in_unit`` converts ``expires_in`` to seconds (1 for seconds, 0.001 for Adobe's
+    JWT exchange, which answers in milliseconds). Anything that is not a valid token response
+    raises ``TokenRequestError``; nothing is returned that could be cached by mistake.
+    """
+    debug_id = _header(headers, "x-debug-id")
+    secrets = tuple(secrets)
+
+    def fail(
+        message: str,
+        *,
+        error: str | None = None,
+        description: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> TokenRequestError:
+        return TokenRequestError(
+            message,
+            status_code=status,
+            error=redact(error, secrets) if error else error,
+            error_description=redact(description, secrets) if description else description,
+            debug_id=_short_text(debug_id, 120),
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+
+    if len(body) > MAX_BODY_BYTES:
+        raise fail("token endpoint sent an oversized body", retryable=status in RETRYABLE_STATUS)
+    payload: object = None
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        payload = None
+
+    if not 200 <= status < 300:
+        retryable = status in RETRYABLE_STATUS
+        retry_after = parse_retry_after(_header(headers, "retry-after"), sent_at)
+        if isinstance(payload, dict):
+            error = payload.get("error")
+            description = payload.get("error_description")
+            return_error = _short_text(error, 80) if error is not None else None
+            raise fail(
+                "token endpoint refused the request",
+                error=return_error,
+                description=_short_text(description),
+                retryable=retryable,
+                retry_after=retry_after,
+            )
+        raise fail(
+            "token endpoint answered with an error and no OAuth error body",
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+
+    if not isinstance(payload, dict):
+        kind = "an empty body" if not body else "a body that is not a JSON object"
+        raise fail(f"token endpoint answered {status} with {kind}")
+    if "error" in payload and "access_token" not in payload:
+        raise fail(
+            "token endpoint answered with an OAuth error",
+            error=_short_text(payload.get("error"), 80),
+            description=_short_text(payload.get("error_description")),
+        )
+    access_token = payload.get("access_token")
+    if not isinstance(access_token, str) or not access_token.strip():
+        raise fail("token response has no 'access_token' string")
+    if any(ch in access_token for ch in "\r\n\x00"):
+        raise fail("token response 'access_token' contains control characters")
+    token_type = payload.get("token_type", "bearer" if not require_bearer else None)
+    if not isinstance(token_type, str):
+        raise fail("token response has no 'token_type' string")
+    if require_bearer and token_type.lower() != "bearer":
+        raise fail(f"token response has token_type {_short_text(token_type, 40)!r}, not 'bearer'")
+
+    raw_expires = payload.get("expires_in")
+    if raw_expires is None:
+        if default_expires_in is None:
+            raise fail("token response has no 'expires_in'")
+        lifetime = float(default_expires_in)
+    else:
+        if isinstance(raw_expires, bool) or not isinstance(raw_expires, int | float | str):
+            raise fail("token response 'expires_in' is not a number")
+        try:
+            number = float(raw_expires)
+        except ValueError:
+            raise fail("token response 'expires_in' is not a number") from None
+        if not math.isfinite(number) or number <= 0:
+            raise fail("token response 'expires_in' is not a positive number")
+        lifetime = number * expires_in_unit
+    if lifetime < 1.0:
+        raise fail("token response 'expires_in' is shorter than one second")
+    if lifetime > MAX_LIFETIME_SECONDS:
+        raise fail("token response 'expires_in' is absurdly large (wrong unit?)")
+    scope = payload.get("scope")
+    return Token(
+        access_token=access_token,
+        token_type=token_type,
+        expires_at=sent_at + lifetime,
+        credential=credential,
+        scope=scope if isinstance(scope, str) else None,
+    )

@@ -1,0 +1,528 @@
+"""A real loopback Adobe IMS for tests and demos.
+
+``LocalIMS`` serves ``/ims/token/v3`` (and ``v2``) and ``/ims/exchange/jwt`` on 127.0.0.1. It
+checks client secrets and scopes, verifies JWT signatures against registered public keys and
+every Adobe claim, issues tokens with a chosen lifetime, counts requests per endpoint, and can be
+told to fail (status, body, delay, ``Retry-After``)::
+
+    with LocalIMS() as ims:
+        cred = ims.add_credential()            # generates ids, secret and an RSA key pair
+        provider = imstoken.from_config(cred.config("oauth"))
+        provider.get_token()
+        assert ims.count("oauth") == 1
+
+With pytest, ``pytest_plugins = ["imstoken.testing"]`` gives the ``local_ims`` fixture.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from . import _memory
+
+__all__ = [
+    "Credential",
+    "Fault",
+    "LocalIMS",
+    "clear_memory_cache",
+    "generate_private_key",
+    "local_ims",
+]
+
+OAUTH_PATHS = ("/ims/token/v3", "/ims/token/v2")
+JWT_PATHS = ("/ims/exchange/jwt", "/ims/exchange/jwt/")
+
+
+def clear_memory_cache() -> None:
+    """Forget every token cached in this process (use between tests)."""
+    _memory.clear()
+
+
+def generate_private_key(kind: str = "RSA", *, passphrase: str | None = None) -> str:
+    """A new PEM private key: ``"RSA"`` (2048-bit, PKCS#8) or ``"EC"`` (P-256)."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if kind.upper() == "EC":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ).decode()
+
+
+def _public_pem(private_pem: str, passphrase: str | None = None) -> str:
+    key = serialization.load_pem_private_key(
+        private_pem.encode(), password=passphrase.encode() if passphrase else None
+    )
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+@dataclass
+class Credential:
+    """A credential registered with the local IMS (both kinds: same ids, like a migrated one)."""
+
+    client_id: str
+    client_secret: str
+    org_id: str
+    technical_account_id: str
+    scopes: tuple[str, ...]
+    metascopes: tuple[str, ...]
+    private_key: str | None = field(default=None, repr=False)
+    public_key: str | None = None
+    host: str = ""
+    oauth_enabled: bool = True
+    jwt_enabled: bool = True
+
+    def __repr__(self) -> str:
+        return f"Credential(client_id={self.client_id!r}, org_id={self.org_id!r})"
+
+    def config(self, credential: str = "oauth", **extra: Any) -> dict[str, Any]:
+        """A flat imstoken configuration for this credential against the local IMS."""
+        config: dict[str, Any] = {
+            "credential": credential,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "org_id": self.org_id,
+            "ims_host": self.host,
+        }
+        if credential == "oauth":
+            config["scopes"] = list(self.scopes)
+        else:
+            config["technical_account_id"] = self.technical_account_id
+            config["metascopes"] = list(self.metascopes)
+            config["private_key"] = self.private_key
+        config.update(extra)
+        return config
+
+    def both(self, credential: str = "jwt", **extra: Any) -> dict[str, Any]:
+        """A configuration with both an ``[oauth]`` and a ``[jwt]`` table: the cut-over shape."""
+        config: dict[str, Any] = {
+            "credential": credential,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "org_id": self.org_id,
+            "ims_host": self.host,
+            "oauth": {"scopes": list(self.scopes)},
+            "jwt": {
+                "technical_account_id": self.technical_account_id,
+                "metascopes": list(self.metascopes),
+                "private_key": self.private_key,
+            },
+        }
+        config.update(extra)
+        return config
+
+
+@dataclass
+class Fault:
+    """One injected failure: answer ``status`` with ``body`` after ``delay`` seconds."""
+
+    status: int = 503
+    body: bytes | str | Mapping[str, Any] = b""
+    delay: float = 0.0
+    retry_after: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    endpoint: str | None = None  # "oauth", "jwt" or None for both
+    drop: bool = False  # close the connection without an answer
+
+    def payload(self) -> bytes:
+        """The body as bytes (a mapping is sent as JSON)."""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass
+class RecordedRequest:
+    """What the local IMS received (form values included: this is a test helper)."""
+
+    endpoint: str
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+    at: float
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class LocalIMS:
+    """A threaded loopback IMS. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        *,
+        token_lifetime: float = 86400.0,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.token_lifetime = token_lifetime
+        self.latency = latency
+        self._credentials: dict[str, Credential] = {}
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._lock = threading.Lock()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self.requests: list[RecordedRequest] = []
+        self.issued: list[str] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The base URL to use as ``ims_host``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalIMS:
+        """Serve in a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="local-ims", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> LocalIMS:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ setup
+
+    def add_credential(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        org_id: str | None = None,
+        technical_account_id: str | None = None,
+        scopes: Sequence[str] = ("openid", "AdobeID", "read_organizations"),
+        metascopes: Sequence[str] = ("ent_analytics_bulk_ingest_sdk",),
+        private_key: str | None = None,
+        public_key: str | None = None,
+        oauth: bool = True,
+        jwt: bool = True,
+    ) -> Credential:
+        """Register a credential. Missing ids, the secret and an RSA key pair are generated."""
+        if private_key is None and public_key is None:
+            private_key = generate_private_key()
+        if public_key is None and private_key is not None:
+            public_key = _public_pem(private_key)
+        credential = Credential(
+            client_id=client_id or uuid.uuid4().hex,
+            client_secret=client_secret or "p8e-" + secrets.token_urlsafe(24),
+            org_id=org_id or f"{uuid.uuid4().hex[:24].upper()}@AdobeOrg",
+            technical_account_id=technical_account_id
+            or f"{uuid.uuid4().hex[:24].upper()}@techacct.adobe.com",
+            scopes=tuple(scopes),
+            metascopes=tuple(metascopes),
+            private_key=private_key,
+            public_key=public_key,
+            host=self.url,
+            oauth_enabled=oauth,
+            jwt_enabled=jwt,
+        )
+        with self._lock:
+            self._credentials[credential.client_id] = credential
+        return credential
+
+    def remove_credential(self, client_id: str) -> None:
+        """Forget a credential: later requests get ``invalid_client`` (a deleted credential)."""
+        with self._lock:
+            self._credentials.pop(client_id, None)
+
+    def fail_next(self, count: int = 1, **fault: Any) -> None:
+        """Answer the next ``count`` requests with a ``Fault(**fault)``."""
+        with self._lock:
+            for _ in range(count):
+                self._faults.append(Fault(**fault))
+
+    def clear_faults(self) -> None:
+        """Drop injected faults that have not fired yet."""
+        with self._lock:
+            self._faults.clear()
+
+    def count(self, endpoint: str | None = None) -> int:
+        """Requests received: for ``"oauth"``, ``"jwt"``, or all of them."""
+        with self._lock:
+            if endpoint is None:
+                return sum(self._counts.values())
+            return self._counts[endpoint]
+
+    def reset_counts(self) -> None:
+        """Zero the request counters and forget recorded requests."""
+        with self._lock:
+            self._counts.clear()
+            self.requests.clear()
+
+    # ------------------------------------------------------------------ protocol
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        ims = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return  # quiet
+
+            def do_POST(self) -> None:
+                ims._handle(self)
+
+            def do_GET(self) -> None:
+                self._send(405, {"error": "method_not_allowed"})
+
+            def _send(self, status: int, body: Mapping[str, Any]) -> None:
+                ims._reply(self, status, json.dumps(body).encode(), {})
+
+        return Handler
+
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        content_type: str = "application/json;charset=UTF-8",
+    ) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("x-debug-id", str(uuid.uuid4()))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        if path in OAUTH_PATHS:
+            endpoint = "oauth"
+        elif path in JWT_PATHS:
+            endpoint = "jwt"
+        else:
+            endpoint = "unknown"
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        with self._lock:
+            self._counts[endpoint] += 1
+            self.requests.append(
+                RecordedRequest(endpoint, path, form, dict(handler.headers.items()), time.time())
+            )
+            fault = self._take_fault(endpoint)
+        if self.latency:
+            time.sleep(self.latency)
+        if fault is not None:
+            self._apply_fault(handler, fault)
+            return
+        if endpoint == "unknown":
+            self._error(handler, 404, "not_found", "no such endpoint")
+            return
+        status, body = self._oauth(form) if endpoint == "oauth" else self._jwt(form)
+        self._reply(handler, status, json.dumps(body).encode(), {})
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        for index, fault in enumerate(self._faults):
+            if fault.endpoint in (None, endpoint):
+                del self._faults[index]
+                return fault
+        return None
+
+    def _apply_fault(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            handler.close_connection = True
+            handler.wfile.flush()
+            handler.connection.close()
+            return
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        body = fault.payload()
+        content_type = "application/json" if body[:1] in (b"{", b"[") else "text/html"
+        self._reply(handler, fault.status, body, headers, content_type)
+
+    def _error(
+        self, handler: BaseHTTPRequestHandler, status: int, error: str, description: str
+    ) -> None:
+        body = json.dumps({"error": error, "error_description": description}).encode()
+        self._reply(handler, status, body, {})
+
+    def _issue(self, credential: Credential, kind: str) -> str:
+        now_ms = int(time.time() * 1000)
+        header = _b64(json.dumps({"alg": "RS256", "x5u": "local-ims", "kid": "local"}).encode())
+        payload = _b64(
+            json.dumps(
+                {
+                    "id": uuid.uuid4().hex,
+                    "type": "access_token",
+                    "client_id": credential.client_id,
+                    "user_id": credential.technical_account_id,
+                    "org": credential.org_id,
+                    "as": "local-ims",
+                    "created_at": str(now_ms),
+                    "expires_in": str(int(self.token_lifetime * 1000)),
+                    "scope": ",".join(credential.scopes),
+                    "credential": kind,
+                }
+            ).encode()
+        )
+        token = f"{header}.{payload}.{_b64(secrets.token_bytes(32))}"
+        with self._lock:
+            self.issued.append(token)
+        return token
+
+    def _client(self, form: Mapping[str, str]) -> tuple[Credential | None, dict[str, str] | None]:
+        client_id = form.get("client_id")
+        if not client_id:
+            return None, {"error": "invalid_request", "error_description": "client_id missing"}
+        with self._lock:
+            credential = self._credentials.get(client_id)
+        if credential is None or not secrets.compare_digest(
+            form.get("client_secret", ""), credential.client_secret
+        ):
+            return None, {"error": "invalid_client", "error_description": "invalid client"}
+        return credential, None
+
+    def _oauth(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type", "error_description": "grant_type"}
+        credential, error = self._client(form)
+        if credential is None:
+            return 401, error or {}
+        if not credential.oauth_enabled:
+            return 400, {"error": "invalid_client", "error_description": "no OAuth credential"}
+        requested = [s for s in form.get("scope", "").split(",") if s]
+        if not requested or not set(requested) <= set(credential.scopes):
+            return 400, {
+                "error": "invalid_scope",
+                "error_description": "scope must be a comma-separated subset of the binding",
+            }
+        return 200, {
+            "access_token": self._issue(credential, "oauth"),
+            "token_type": "bearer",
+            "expires_in": int(self.token_lifetime),
+        }
+
+    def _jwt(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        credential, error = self._client(form)
+        if credential is None:
+            return 401, error or {}
+        if not credential.jwt_enabled or credential.public_key is None:
+            return 400, {"error": "invalid_client", "error_description": "no JWT credential"}
+        assertion = form.get("jwt_token")
+        if not assertion:
+            return 400, {"error": "invalid_request", "error_description": "jwt_token missing"}
+        problem = self._verify_assertion(credential, assertion)
+        if problem is not None:
+            return 400, problem
+        return 200, {
+            "token_type": "bearer",
+            "access_token": self._issue(credential, "jwt"),
+            "expires_in": int(self.token_lifetime * 1000),  # milliseconds, as Adobe does
+        }
+
+    def _verify_assertion(self, credential: Credential, assertion: str) -> dict[str, str] | None:
+        assert credential.public_key is not None
+        try:
+            key: RSAKey | ECKey = RSAKey.import_key(credential.public_key)
+            decoded = jwt.decode(assertion, key, algorithms=["RS256"])
+        except (JoseError, ValueError, TypeError):
+            return {"error": "invalid_signature", "error_description": "JWT signature invalid"}
+        claims = decoded.claims
+        host = self.url
+        expected = {
+            "iss": credential.org_id,
+            "sub": credential.technical_account_id,
+            "aud": f"{host}/c/{credential.client_id}",
+        }
+        for name, value in expected.items():
+            if claims.get(name) != value:
+                return {"error": "invalid_token", "error_description": f"JWT claim {name} is wrong"}
+        exp = claims.get("exp")
+        now = time.time()
+        if not isinstance(exp, int) or exp <= now - 5:
+            return {"error": "invalid_token", "error_description": "JWT expired or exp missing"}
+        if exp > now + 86400:
+            return {"error": "invalid_token", "error_description": "JWT exp too far ahead"}
+        metascopes = [name[len(f"{host}/s/") :] for name in claims if name.startswith(f"{host}/s/")]
+        for name in metascopes:
+            if claims.get(f"{host}/s/{name}") is not True:
+                return {"error": "invalid_token", "error_description": "metascope claim not true"}
+        if not metascopes or not set(metascopes) <= set(credential.metascopes):
+            return {
+                "error": "invalid_scope",
+                "error_description": "The metascopes in the JWT are not a subset of the "
+                "metascopes in the binding.",
+            }
+        return None
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    """The payload of an IMS access token, decoded without verifying it."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        value = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is optional for users of LocalIMS
+    pass
+else:
+
+    @pytest.fixture
+    def local_ims() -> Iterator[LocalIMS]:
+        """A running LocalIMS, and a clean process-wide token cache, for one test."""
+        clear_memory_cache()
+        with LocalIMS() as ims:
+            yield ims
+        clear_memory_cache()

@@ -1,0 +1,48 @@
+"""Shared fixtures: a clean process-wide token cache per test, and the local IMS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from imstoken.testing import Credential, LocalIMS, clear_memory_cache
+
+pytest_plugins = ["imstoken.testing"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_memory_cache() -> Iterator[None]:
+    clear_memory_cache()
+    yield
+    clear_memory_cache()
+
+
+@pytest.fixture
+def ims(local_ims: LocalIMS) -> LocalIMS:
+    """The local IMS (short name)."""
+    return local_ims
+
+
+@pytest.fixture
+def cred(ims: LocalIMS) -> Credential:
+    """One credential registered for both OAuth and JWT, as after Adobe's migration."""
+    return ims.add_credential()
+
+
+class FakeClock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
