@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -33,8 +34,9 @@ def cred(ims: LocalIMS) -> Credential:
 class FakeClock:
     """A wall clock that moves only when told to."""
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
+    def __init__(self, start: float | None = None) -> None:
+        # Starts at the real time: the local IMS checks JWT ``exp`` against its own clock.
+        self.now = time.time() if start is None else start
 
     def __call__(self) -> float:
         return self.now
