@@ -7,16 +7,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from imstoken.testing import Credential, LocalIMS, clear_memory_cache
+from typing import TYPE_CHECKING
 
-pytest_plugins = ["imstoken.testing"]
+from imstoken import _memory
+
+if TYPE_CHECKING:
+    from imstoken.testing import Credential, LocalIMS
+
+pytest_plugins = ["imstoken.testing", "tests.redis_server"]
 
 
 @pytest.fixture(autouse=True)
 def _clean_memory_cache() -> Iterator[None]:
-    clear_memory_cache()
+    _memory.clear()
     yield
-    clear_memory_cache()
+    _memory.clear()
 
 
 @pytest.fixture

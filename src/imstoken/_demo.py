@@ -66,8 +66,10 @@ def run(out: TextIO) -> int:
             token = provider.get_token()
             identity = decode_access_token(token.access_token)
             say(f"   minted {token!r}")
-            say(f"   token identity: client_id={identity.get('client_id')} "
-                f"user_id={identity.get('user_id')}")
+            say(
+                f"   token identity: client_id={identity.get('client_id')} "
+                f"user_id={identity.get('user_id')}"
+            )
             say(f"   requests at IMS: jwt={ims.count('jwt')} oauth={ims.count('oauth')}")
             jwt_user = identity.get("user_id")
 
@@ -75,8 +77,10 @@ def run(out: TextIO) -> int:
             for _ in range(100_000):
                 provider.get_token()
             per_call = (time.perf_counter() - start) / 100_000 * 1e6
-            say(f"   100,000 more get_token() calls: {per_call:.2f} µs each, "
-                f"requests at IMS still jwt={ims.count('jwt')}")
+            say(
+                f"   100,000 more get_token() calls: {per_call:.2f} µs each, "
+                f"requests at IMS still jwt={ims.count('jwt')}"
+            )
 
         say()
         say('2. flip one line: credential = "oauth"  (OAuth Server-to-Server), no code change')
@@ -98,8 +102,10 @@ def run(out: TextIO) -> int:
             identity = decode_access_token(token.access_token)
             say(f"   64 threads asked at once; all got credential={set(seen)}")
             say(f"   minted {token!r}")
-            say(f"   requests at IMS: jwt={ims.count('jwt')} oauth={ims.count('oauth')} "
-                "(the flip was not answered from the JWT token's cache entry)")
+            say(
+                f"   requests at IMS: jwt={ims.count('jwt')} oauth={ims.count('oauth')} "
+                "(the flip was not answered from the JWT token's cache entry)"
+            )
             same = identity.get("user_id") == jwt_user
             say(f"   same technical account as the JWT token: {same}")
 
@@ -114,15 +120,21 @@ def run(out: TextIO) -> int:
             start = time.perf_counter()
             served = provider.get_token()
             waited = (time.perf_counter() - start) * 1000
-            say(f"   stale: served the still-valid token at once ({waited:.2f} ms), "
-                f"same token: {served.access_token == first.access_token}")
+            say(
+                f"   stale: served the still-valid token at once ({waited:.2f} ms), "
+                f"same token: {served.access_token == first.access_token}"
+            )
             deadline = time.time() + 5
-            while provider.get_token().access_token == first.access_token and time.time() < deadline:
+            while (
+                provider.get_token().access_token == first.access_token and time.time() < deadline
+            ):
                 time.sleep(0.05)
             fresh = provider.get_token()
-            say(f"   one background refresh later: new token expires in "
+            say(
+                f"   one background refresh later: new token expires in "
                 f"{fresh.expires_at - time.time():.1f} s; "
-                f"refresh requests at IMS: {ims.count('oauth') - before}")
+                f"refresh requests at IMS: {ims.count('oauth') - before}"
+            )
         say()
         say("done: same code, two credentials, one token per refresh.")
     clear_memory_cache()

@@ -100,7 +100,9 @@ def from_config(
     :class:`TokenProvider` (``clock``, ``on_token``, ``http_client``, ...).
     """
     settings = build_settings(
-        config, credential=credential, base_dir=Path(base_dir) if base_dir is not None else None
+        resolve_env_references(config),
+        credential=credential,
+        base_dir=Path(base_dir) if base_dir is not None else None,
     )
     return provider_from_settings(settings, **options)
 
@@ -121,6 +123,45 @@ def from_env(
     return from_config(config, credential=credential, **options)
 
 
+#: Keys whose value may be ``{ env = "VARIABLE" }``: a file that names the variable holding
+#: the secret instead of the secret itself (``imstoken convert --secrets-from-env``).
+ENV_REFERENCE_KEYS = frozenset(
+    {"client_secret", "private_key", "private_key_passphrase", "passphrase"}
+)
+
+
+def resolve_env_references(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Mapping[str, Any]:
+    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value."""
+    if not isinstance(config, Mapping):
+        return config  # build_settings names the problem
+    environ = os.environ if environ is None else environ
+
+    def resolve(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+        out = dict(table)
+        for key, value in table.items():
+            if key not in ENV_REFERENCE_KEYS or not isinstance(value, Mapping):
+                continue
+            name = value.get("env")
+            if set(value) != {"env"} or not isinstance(name, str) or not name.strip():
+                raise ConfigError(f'must be a string or {{ env = "VARIABLE" }} ({where})', key=key)
+            resolved = environ.get(name.strip())
+            if resolved is None or not resolved.strip():
+                raise ConfigError(
+                    f"names the environment variable {name.strip()}, which is not set ({where})",
+                    key=key,
+                )
+            out[key] = resolved
+        return out
+
+    resolved = resolve(config, "the top level")
+    for table in ("jwt", "oauth"):
+        if isinstance(config.get(table), Mapping):
+            resolved[table] = resolve(config[table], f"[{table}]")
+    return resolved
+
+
 def load_file_config(
     path: str | os.PathLike[str],
     *,
@@ -137,7 +178,9 @@ def load_file_config(
     config = normalise_file_config(config, credential=credential)
     if private_key_path is not None:
         config = dict(config)
-        config["private_key_path"] = os.fspath(Path(os.fspath(private_key_path)).expanduser().absolute())
+        config["private_key_path"] = os.fspath(
+            Path(os.fspath(private_key_path)).expanduser().absolute()
+        )
         for table in ("jwt", "oauth"):
             if isinstance(config.get(table), dict):
                 config[table] = {
@@ -146,6 +189,7 @@ def load_file_config(
                     if k not in ("private_key", "private_key_path", "private_key_file")
                 }
         config.pop("private_key", None)
+        config.pop("private_key_file", None)  # an alias of private_key_path: "given twice"
     return config, file_path.absolute().parent
 
 

@@ -41,7 +41,9 @@ def load_signing_key(
 ) -> SigningKey:
     """Load a PEM private key or raise a ``ConfigError`` that names the key, never the value."""
     if b"-----BEGIN" not in pem:
-        raise ConfigError("is not a PEM private key (no '-----BEGIN' line)", key=key, env_var=env_var)
+        raise ConfigError(
+            "is not a PEM private key (no '-----BEGIN' line)", key=key, env_var=env_var
+        )
     if b"PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
         raise ConfigError("is a public key; a private key is needed", key=key, env_var=env_var)
     password = passphrase.encode() if passphrase else None
@@ -54,9 +56,11 @@ def load_signing_key(
                 "is encrypted and needs a passphrase", key=passphrase_key, env_var=passphrase_env
             ) from None
         raise ConfigError(
-            "was given but the private key is not encrypted", key=passphrase_key, env_var=passphrase_env
+            "was given but the private key is not encrypted",
+            key=passphrase_key,
+            env_var=passphrase_env,
         ) from exc
-    except ValueError as exc:
+    except ValueError:
         if b"ENCRYPTED" in pem and password is not None:
             raise ConfigError(
                 "does not decrypt the private key (wrong passphrase?)",
@@ -69,7 +73,9 @@ def load_signing_key(
             env_var=env_var,
         ) from None
     except Exception:  # noqa: BLE001 - cryptography raises assorted errors for odd input
-        raise ConfigError("could not be loaded as a private key", key=key, env_var=env_var) from None
+        raise ConfigError(
+            "could not be loaded as a private key", key=key, env_var=env_var
+        ) from None
     if isinstance(private, rsa.RSAPrivateKey):
         if private.key_size < 2048:
             raise ConfigError("is an RSA key shorter than 2048 bits", key=key, env_var=env_var)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("imstoken")
 
 TokenCallback = Callable[[Token], object]
+ErrorCallback = Callable[[TokenRequestError], object]
 
 
 def _clone(error: BaseException) -> BaseException:
@@ -59,6 +60,12 @@ class TokenProvider(httpx.Auth):
     Build one with :func:`imstoken.from_config`, :func:`imstoken.from_env` or
     :func:`imstoken.from_file`. It is also an ``httpx.Auth`` (sync and async), and
     :meth:`requests_auth` adapts it to ``requests``.
+
+    Options the factories pass through: ``clock`` (Unix seconds), ``monotonic``, ``sleep`` and
+    ``async_sleep`` (inject them in tests), ``on_token`` (called with each new Token) and
+    ``on_error`` (called with each failed fetch, after its retries) for metrics,
+    ``http_client`` / ``async_http_client`` (your own httpx clients for the token endpoint),
+    ``policy`` (:class:`RefreshPolicy`) and ``backoff``.
     """
 
     requires_request_body = True  # so a request can be sent again after a 401
@@ -77,9 +84,11 @@ class TokenProvider(httpx.Auth):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         on_token: TokenCallback | None = None,
+        on_error: ErrorCallback | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._backend = backend
@@ -93,7 +102,9 @@ class TokenProvider(httpx.Auth):
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep
+        self._monotonic = monotonic
         self._on_token = on_token
+        self._on_error = on_error
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._slot = _memory.slot_for(cache_key)
         self._own_client = http_client is None
@@ -234,7 +245,9 @@ class TokenProvider(httpx.Auth):
             if name == "Authorization" or name not in headers:
                 headers[name] = value
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the headers; on a 401 refresh once and send the request once more."""
         entry = self._slot.entry
         if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
@@ -242,7 +255,6 @@ class TokenProvider(httpx.Auth):
         self._apply(request, entry)
         response = yield request
         if response.status_code == 401:
-            response.close()
             entry = self._entry_sync(False, entry.token)
             self._apply(request, entry)
             yield request
@@ -257,13 +269,12 @@ class TokenProvider(httpx.Auth):
         self._apply(request, entry)
         response = yield request
         if response.status_code == 401:
-            await response.aclose()
             entry = await self._entry_async(False, entry.token)
             self._apply(request, entry)
             yield request
 
     def refresh_rejected(self, rejected: Token) -> Token:
-        """After an API answered 401 to ``rejected``: a newer token (one refresh for all callers)."""
+        """After an API answered 401 to ``rejected``: a newer token, one refresh for all."""
         return self._entry_sync(False, rejected).token
 
     async def arefresh_rejected(self, rejected: Token) -> Token:
@@ -292,7 +303,11 @@ class TokenProvider(httpx.Auth):
                 slot.inflight = self._new_future()
                 return entry, slot.inflight, True, True
             return entry, None, False, False
-        if rejected is not None and entry is not None and entry.token.access_token == rejected.access_token:
+        if (
+            rejected is not None
+            and entry is not None
+            and entry.token.access_token == rejected.access_token
+        ):
             slot.entry = None  # never hand the rejected token out again
         future = slot.inflight
         if future is None:
@@ -336,7 +351,8 @@ class TokenProvider(httpx.Auth):
 
     def _start_background_thread(self, future: Future[Entry], force: bool) -> None:
         # A pooled worker: handing work to a live thread costs microseconds, starting one does not.
-        done = _memory.refresh_executor().submit(self._run_fetch_sync, future, force, background=True)
+        executor = _memory.refresh_executor()
+        done = executor.submit(self._run_fetch_sync, future, force, background=True)
         self._background.add(done)
         done.add_done_callback(self._background.discard)
 
@@ -369,9 +385,8 @@ class TokenProvider(httpx.Auth):
             found = self._shared_entry(self._shared_call("load", shared.load, key), started, force)
             if found is not None:
                 return found
-        handle = self._shared_call(
-            "acquire", shared.acquire, key, self._deadline + self._timeout, self._deadline
-        )
+        lock_ttl, lock_wait = self._shared_lock_times()
+        handle = self._shared_call("acquire", shared.acquire, key, lock_ttl, lock_wait)
         try:
             found = self._shared_entry(self._shared_call("load", shared.load, key), started, force)
             if found is not None:
@@ -388,13 +403,13 @@ class TokenProvider(httpx.Auth):
         return self._retry_loop_sync(lambda request, budget: send_sync(client, request, budget))
 
     def _retry_loop_sync(self, send: Callable[[Any, float], RawResponse]) -> Entry:
-        begin = time.monotonic()
+        begin = self._monotonic()
         attempt = 0
         while True:
             attempt += 1
             sent_at = self._clock()
             request = self._backend.build_request(sent_at)
-            budget = min(self._timeout, self._deadline - (time.monotonic() - begin))
+            budget = min(self._timeout, self._deadline - (self._monotonic() - begin))
             try:
                 raw = send(request, budget)
                 token = self._backend.parse_response(raw.status, raw.headers, raw.body, sent_at)
@@ -422,7 +437,8 @@ class TokenProvider(httpx.Auth):
         assert future is not None
         if leader:
             # A task of its own: a cancelled caller must not abandon the others' fetch.
-            self._spawn(self._run_fetch_async(future, force or rejected is not None, background=False))
+            forced = force or rejected is not None
+            self._spawn(self._run_fetch_async(future, forced, background=False))
         try:
             async with asyncio.timeout(self._wait_limit()):
                 return await asyncio.wrap_future(future)
@@ -438,7 +454,9 @@ class TokenProvider(httpx.Auth):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_fetch_async(self, future: Future[Entry], force: bool, *, background: bool) -> None:
+    async def _run_fetch_async(
+        self, future: Future[Entry], force: bool, *, background: bool
+    ) -> None:
         started = self._clock()
         try:
             entry = await self._fetch_async(force, started)
@@ -469,13 +487,9 @@ class TokenProvider(httpx.Auth):
             found = self._shared_entry(loaded, started, force)
             if found is not None:
                 return found
+        lock_ttl, lock_wait = self._shared_lock_times()
         handle = await asyncio.to_thread(
-            self._shared_call,
-            "acquire",
-            shared.acquire,
-            key,
-            self._deadline + self._timeout,
-            self._deadline,
+            self._shared_call, "acquire", shared.acquire, key, lock_ttl, lock_wait
         )
         try:
             loaded = await asyncio.to_thread(self._shared_call, "load", shared.load, key)
@@ -493,13 +507,13 @@ class TokenProvider(httpx.Auth):
 
     async def _fetch_network_async(self) -> Entry:
         client = self._async_http_client()
-        begin = time.monotonic()
+        begin = self._monotonic()
         attempt = 0
         while True:
             attempt += 1
             sent_at = self._clock()
             request = self._backend.build_request(sent_at)
-            budget = min(self._timeout, self._deadline - (time.monotonic() - begin))
+            budget = min(self._timeout, self._deadline - (self._monotonic() - begin))
             try:
                 raw = await send_async(client, request, budget)
                 token = self._backend.parse_response(raw.status, raw.headers, raw.body, sent_at)
@@ -519,7 +533,7 @@ class TokenProvider(httpx.Auth):
         if not should_retry(error, attempt, self._backoff):
             return None
         delay = self._backoff.delay(attempt, error, self._rng)
-        remaining = self._deadline - (time.monotonic() - begin)
+        remaining = self._deadline - (self._monotonic() - begin)
         if delay + 0.05 >= remaining:
             return None
         logger.warning(
@@ -536,7 +550,7 @@ class TokenProvider(httpx.Auth):
             "imstoken: %s token request failed after %d attempt(s) in %.0f ms: %s",
             self.credential,
             attempts,
-            (time.monotonic() - begin) * 1000,
+            (self._monotonic() - begin) * 1000,
             error,
             extra={"imstoken_credential": self.credential, "imstoken_debug_id": error.debug_id},
         )
@@ -547,7 +561,7 @@ class TokenProvider(httpx.Auth):
             logger.info(
                 "imstoken: fetched %s token in %.0f ms (%d attempt(s)), expires in %.0f s",
                 token.credential,
-                (time.monotonic() - begin) * 1000,
+                (self._monotonic() - begin) * 1000,
                 attempts,
                 token.expires_at - sent_at,
                 extra={
@@ -572,8 +586,21 @@ class TokenProvider(httpx.Auth):
             return None
         if force and obtained_at < started:
             return None
-        entry = self._make_entry(token, obtained_at)
-        return entry if entry.is_fresh(self._clock()) else None
+        now = self._clock()
+        # Another host's clock may run a little ahead of ours: its token is not "from the
+        # future" (which is_fresh treats as a clock that went back), it is simply new.
+        entry = self._make_entry(token, min(obtained_at, now))
+        return entry if entry.is_fresh(now) else None
+
+    def _shared_lock_times(self) -> tuple[float, float]:
+        """(expiry, wait) of the cross-process refresh lock.
+
+        The holder fetches for at most ``deadline`` (one more ``timeout`` is slack), so its lock
+        expires then even if it died. Waiters wait a little longer than that expiry: a lock
+        left by a dead holder is then taken over by exactly one waiter, not by all of them.
+        """
+        lock_ttl = self._deadline + self._timeout
+        return lock_ttl, lock_ttl + 0.25
 
     def _shared_call(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
         # Shared caches degrade by themselves; this is the last guard so a token request never
@@ -596,7 +623,7 @@ class TokenProvider(httpx.Auth):
         if self._on_token is not None:
             try:
                 self._on_token(entry.token)
-            except Exception:  # noqa: BLE001 - a metrics hook must not break token delivery
+            except Exception:
                 logger.exception("imstoken: on_token callback raised")
 
     def _finish_failure(
@@ -626,3 +653,8 @@ class TokenProvider(httpx.Auth):
                 delivered,
             )
         future.set_exception(delivered)
+        if self._on_error is not None and isinstance(delivered, TokenRequestError):
+            try:
+                self._on_error(delivered)
+            except Exception:
+                logger.exception("imstoken: on_error callback raised")

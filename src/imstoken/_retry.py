@@ -18,8 +18,8 @@ class Backoff:
 
     def delay(self, attempt: int, error: TokenRequestError, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        ceiling: float = min(self.cap, self.base * (2.0 ** (attempt - 1)))
+        delay: float = ceiling / 2 + rng.uniform(0, ceiling / 2)
         if error.retry_after is not None:
             delay = max(delay, error.retry_after)
         return delay

@@ -67,8 +67,11 @@ def send_sync(client: httpx.Client, request: TokenRequest, budget: float) -> Raw
     timeout = httpx.Timeout(max(budget, 0.001))
     try:
         with client.stream(
-            request.method, request.url, data=dict(request.form),
-            headers=dict(request.headers), timeout=timeout,
+            request.method,
+            request.url,
+            data=dict(request.form),
+            headers=dict(request.headers),
+            timeout=timeout,
         ) as response:
             chunks: list[bytes] = []
             size = 0
@@ -94,8 +97,11 @@ async def send_async(
     try:
         async with asyncio.timeout(max(budget, 0.001)):
             async with client.stream(
-                request.method, request.url, data=dict(request.form),
-                headers=dict(request.headers), timeout=timeout,
+                request.method,
+                request.url,
+                data=dict(request.form),
+                headers=dict(request.headers),
+                timeout=timeout,
             ) as response:
                 chunks: list[bytes] = []
                 size = 0

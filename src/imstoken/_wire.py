@@ -38,8 +38,15 @@ class TokenRequest:
 class Backend(Protocol):
     """A credential backend: settings and "now" in, a request out; a response in, a Token out."""
 
-    credential: CredentialKind
-    token_url: str
+    @property
+    def credential(self) -> CredentialKind:
+        """``"jwt"`` or ``"oauth"``: which kind of credential this backend presents."""
+        ...
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint."""
+        ...
 
     def build_request(self, now: float) -> TokenRequest:
         """The request that asks for a new token, as of ``now`` (Unix seconds)."""

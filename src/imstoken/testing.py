@@ -36,14 +36,19 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from . import _memory
+from ._testing_standard import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
 
 __all__ = [
     "Credential",
     "Fault",
     "LocalIMS",
+    "LocalOAuthServer",
+    "OAuthClient",
+    "OAuthFault",
     "clear_memory_cache",
     "generate_private_key",
     "local_ims",
+    "local_oauth",
 ]
 
 OAUTH_PATHS = ("/ims/token/v3", "/ims/token/v2")
@@ -195,6 +200,8 @@ class LocalIMS:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._gate = threading.Event()
+        self._gate.set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,13 +215,17 @@ class LocalIMS:
         """Serve in a background thread."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="local-ims", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},  # so stop() returns at once
+                name="local-ims",
+                daemon=True,
             )
             self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self._gate.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -282,6 +293,17 @@ class LocalIMS:
         with self._lock:
             self._faults.clear()
 
+    def pause(self) -> None:
+        """Hold every answer (requests are still counted) until :meth:`resume`.
+
+        Lets a test make many callers overlap one in-flight request deterministically.
+        """
+        self._gate.clear()
+
+    def resume(self) -> None:
+        """Release answers held by :meth:`pause`."""
+        self._gate.set()
+
     def count(self, endpoint: str | None = None) -> int:
         """Requests received: for ``"oauth"``, ``"jwt"``, or all of them."""
         with self._lock:
@@ -303,7 +325,7 @@ class LocalIMS:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet
 
             def do_POST(self) -> None:
@@ -351,6 +373,7 @@ class LocalIMS:
                 RecordedRequest(endpoint, path, form, dict(handler.headers.items()), time.time())
             )
             fault = self._take_fault(endpoint)
+        self._gate.wait(timeout=60)
         if self.latency:
             time.sleep(self.latency)
         if fault is not None:

@@ -1,0 +1,312 @@
+"""The file cache: one token shared by every process of one user on one machine.
+
+``cache = "file"`` keeps one JSON file per cache key in a private folder (``cache_path``,
+default ``$XDG_CACHE_HOME/imstoken`` or ``~/.cache/imstoken``), and a lock file beside it for
+single-flight refreshes across processes.
+
+Security: a token file holds a bearer token. Anyone who can read it can call Adobe APIs as the
+credential until the token expires. Files are therefore created 0600 in a folder created 0700;
+a folder that is a symlink, belongs to another user or is world-writable is refused (with a
+warning; the provider then works without a shared cache). Files are opened with ``O_NOFOLLOW``
+and written through a temp file and ``os.replace``, so a symlink planted at a cache path is
+neither followed nor written through. POSIX only (``fcntl.flock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._cache import OutageLog, decode_record, encode_record
+from ._token import Token
+
+if sys.platform != "win32":
+    import fcntl
+
+logger = logging.getLogger("imstoken")
+
+_READ_LIMIT = 64 * 1024
+# Lock polling: start fast so a short refresh is noticed at once, back off to spare the CPU.
+_FIRST_POLL = 0.002
+_MAX_POLL = 0.05
+_SUPPORTED = sys.platform != "win32" and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/imstoken``, or ``~/.cache/imstoken``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "imstoken"
+
+
+def file_name(key: str) -> str:
+    """The file name for a cache key: readable, filesystem-safe, and distinct per key."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")[:48] or "token"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{readable}.{digest}.json"
+
+
+class FileLock:
+    """A held ``flock`` on a cache key's lock file; the kernel drops it if the holder dies."""
+
+    __slots__ = ("fd", "name")
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"FileLock({self.name!r})"
+
+
+class FileCache:
+    """A :class:`~imstoken._cache.SharedCache` in a private folder of this machine.
+
+    Never raises to the provider: an unusable folder or an I/O error is logged once and answered
+    with "nothing cached" / "lock not taken". Tokens are readable by anyone who can read the
+    folder's files (the same user, or root): they are bearer tokens.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(os.fspath(path)).expanduser() if path is not None else default_cache_dir()
+        self.path = self.path.absolute()
+        self._outage = OutageLog(f"file cache in {self.path}", retry_interval=0.0)
+        if not _SUPPORTED:
+            self._outage.failed("file locking needs a POSIX system")
+            return
+        try:
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            self._outage.failed(_describe(error))
+            return
+        # Check the folder now, so a bad folder is reported when the provider is built.
+        with self._directory():
+            pass
+
+    def __repr__(self) -> str:
+        return f"FileCache({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ the protocol
+
+    def load(self, key: str) -> tuple[Token, float] | None:
+        """The token stored for ``key``; None if missing, unreadable, foreign or another key's."""
+        with self._directory() as dir_fd:
+            if dir_fd is None:
+                return None
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd = os.open(file_name(key), flags, dir_fd=dir_fd)
+            except FileNotFoundError:
+                self._outage.succeeded()
+                return None
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    logger.warning("imstoken: ignoring a symlink at a token file in %s", self.path)
+                    return None
+                self._outage.failed(_describe(error))
+                return None
+            try:
+                if not _is_own_file(os.fstat(fd)):
+                    return None
+                data = os.read(fd, _READ_LIMIT + 1)
+            except OSError as error:
+                self._outage.failed(_describe(error))
+                return None
+            finally:
+                os.close(fd)
+        self._outage.succeeded()
+        # Corrupt, truncated, empty or foreign content is just "nothing cached": the next
+        # store replaces it. It is not deleted here, which could remove a fresh file that
+        # another process has just renamed into place.
+        return decode_record(key, data)
+
+    def store(self, key: str, token: Token, obtained_at: float) -> None:
+        """Write the token atomically (temp file, then rename), readable by this user only."""
+        data = encode_record(key, token, obtained_at)
+        with self._directory() as dir_fd:
+            if dir_fd is None:
+                return
+            name = file_name(key)
+            temp = f".{name}.{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(
+                    temp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=dir_fd,
+                )
+            except OSError as error:
+                self._outage.failed(_describe(error))
+                return
+            try:
+                try:
+                    os.fchmod(fd, 0o600)  # whatever the umask
+                    _write_all(fd, data)
+                    # No fsync: after a power loss an empty or partial file is read as "nothing
+                    # cached", and a cache is not worth a disk flush per token.
+                finally:
+                    os.close(fd)
+                # rename() replaces a symlink at the destination instead of writing through it.
+                os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=dir_fd)
+                self._outage.failed(_describe(error))
+                return
+        self._outage.succeeded()
+
+    def delete(self, key: str) -> None:
+        """Remove the token file for ``key``, if any."""
+        with self._directory() as dir_fd:
+            if dir_fd is None:
+                return
+            try:
+                os.unlink(file_name(key), dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                self._outage.failed(_describe(error))
+                return
+        self._outage.succeeded()
+
+    def acquire(self, key: str, ttl: float, wait: float) -> FileLock | None:
+        """Take the refresh lock for ``key``, polling for up to ``wait`` seconds.
+
+        ``flock`` is released by the kernel when its holder exits or dies, so ``ttl`` is not
+        needed for crash safety; a holder that hangs (alive) is bounded by ``wait``: after it,
+        the caller gets None and fetches without the lock.
+        """
+        del ttl
+        with self._directory() as dir_fd:
+            if dir_fd is None:
+                return None
+            name = file_name(key) + ".lock"
+            try:
+                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    logger.warning("imstoken: refusing a symlink at a lock file in %s", self.path)
+                else:
+                    self._outage.failed(_describe(error))
+                return None
+        # The lock file is never deleted: unlinking a lock file others may hold or be about to
+        # open lets two processes lock two different inodes.
+        try:
+            if not _is_own_file(os.fstat(fd)):
+                logger.warning(
+                    "imstoken: refusing a lock file not owned by this user in %s", self.path
+                )
+                os.close(fd)
+                return None
+            if _lock_within(fd, wait):
+                self._outage.succeeded()
+                return FileLock(fd, name)
+        except OSError as error:
+            self._outage.failed(_describe(error))
+        os.close(fd)
+        return None
+
+    def release(self, handle: object) -> None:
+        """Unlock and close a lock taken by :meth:`acquire`."""
+        if not isinstance(handle, FileLock) or handle.fd < 0:
+            return
+        fd, handle.fd = handle.fd, -1
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass  # closing the descriptor below releases it anyway
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own descriptors."""
+
+    # ------------------------------------------------------------------ the folder
+
+    @contextlib.contextmanager
+    def _directory(self) -> Iterator[int | None]:
+        """A descriptor of the cache folder if it is safe to use, else None (logged once).
+
+        Operations go through this descriptor (``dir_fd``), so the folder cannot be swapped
+        for another between the check and the use.
+        """
+        if not _SUPPORTED:
+            yield None
+            return
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            try:
+                dir_fd = os.open(self.path, flags)
+            except FileNotFoundError:
+                # Removed since we started (a cache cleaner): make it again.
+                self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                dir_fd = os.open(self.path, flags)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                self._outage.failed("the cache folder is a symlink or not a folder")
+            else:
+                self._outage.failed(_describe(error))
+            yield None
+            return
+        try:
+            problem = _folder_problem(os.fstat(dir_fd))
+            if problem is not None:
+                self._outage.failed(problem)
+                yield None
+            else:
+                yield dir_fd
+        finally:
+            os.close(dir_fd)
+
+
+def _folder_problem(info: os.stat_result) -> str | None:
+    if info.st_uid != os.geteuid():
+        return "the cache folder belongs to another user"
+    if info.st_mode & stat.S_IWOTH:
+        return "the cache folder is world-writable"
+    return None
+
+
+def _is_own_file(info: os.stat_result) -> bool:
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _lock_within(fd: int, wait: float) -> bool:
+    """``flock`` with a deadline: non-blocking tries with short, growing sleeps."""
+    deadline = time.monotonic() + max(wait, 0.0)
+    pause = _FIRST_POLL
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        # The last sleep ends at the deadline, so a lock freed just then is still taken.
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _MAX_POLL)
+
+
+def _describe(error: OSError) -> str:
+    # The error name and errno text, not the path: the folder is already in the message.
+    return f"{type(error).__name__}: {error.strerror or error}"

@@ -1,0 +1,235 @@
+"""The Redis cache: one token shared by every process on every host that uses the same Redis.
+
+``cache = "redis://host:port/db"`` (also ``rediss://`` for TLS, ``unix://`` for a socket; a
+password in the URL works). Needs the ``redis`` extra. The token is stored under
+``{prefix}:token:{cache key}`` with a Redis TTL equal to the token's remaining lifetime; the
+single-flight lock is ``{prefix}:lock:{cache key}``, taken with ``SET NX PX`` and a random owner
+value, and released by a compare-and-delete script, so only its owner can release it and a
+crashed holder's lock expires on its own.
+
+Security: the stored value is a bearer token. Anyone who can read these keys (any client with
+access to that Redis database, a replica, a backup or an RDB/AOF file) can call Adobe APIs as
+the credential until the token expires. Use a Redis that only your services reach, with a
+password or ACL user, and TLS (``rediss://``) across untrusted networks. Key names hold only
+the prefix and the cache key, a hash of the credential's identity: never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ._cache import OutageLog, decode_record, encode_record
+from ._exceptions import ConfigError
+from ._token import Token
+
+logger = logging.getLogger("imstoken")
+
+T = TypeVar("T")
+
+# Lock polling: fast at first (a refresh usually takes tens of milliseconds), then slower with
+# jitter so a fleet of waiters does not poll Redis in lockstep.
+_FIRST_POLL = 0.005
+_MAX_POLL = 0.1
+
+# Delete the lock only if it still holds our owner value: after our lock expired and another
+# process took it, a late release must not drop theirs.
+_RELEASE_SCRIPT = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password or query string (which may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid Redis URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = ("***@" if "@" in parts.netloc else "") + host + (f":{port}" if port else "")
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _secrets_in(url: str) -> list[str]:
+    """Every credential-like piece of ``url``, to scrub from error messages."""
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        for value in (parts.username, parts.password):
+            if value:
+                found += [value, unquote(value)]
+        for name, values in parse_qs(parts.query).items():
+            if name.lower() in ("password", "username"):
+                found += [v for v in values if v]
+    except ValueError:
+        pass
+    # Longest first, so a password that contains the user name is scrubbed whole.
+    return sorted(set(found), key=len, reverse=True)
+
+
+class RedisLock:
+    """A held Redis lock: its key and the random value that proves ownership."""
+
+    __slots__ = ("name", "owner")
+
+    def __init__(self, name: str, owner: str) -> None:
+        self.name = name
+        self.owner = owner
+
+    def __repr__(self) -> str:
+        return f"RedisLock({self.name!r})"
+
+
+class RedisCache:
+    """A :class:`~imstoken._cache.SharedCache` in Redis, for many processes on many hosts.
+
+    Never raises to the provider: when Redis is down, slow or refuses authentication, every
+    method answers "nothing cached" / "lock not taken" / does nothing, one warning is logged per
+    outage (the URL shown without its password), and Redis is tried again after
+    ``retry_interval`` seconds; its return is logged once. Timeouts are short so an outage costs
+    a token request at most about a second.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "imstoken",
+        socket_timeout: float = 1.0,
+        connect_timeout: float = 1.0,
+        retry_interval: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError:
+            raise ConfigError(
+                "a Redis cache needs the redis package: pip install 'imstoken[redis]'",
+                key="cache",
+                env_var="IMS_CACHE",
+            ) from None
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._display = redact_url(url)
+        self._scrub = _secrets_in(url)
+        try:
+            self._client: Any = redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                # One immediate retry for a pooled connection that went stale (Redis restarted);
+                # redis-py's default of many retries with backoff would turn an outage into
+                # seconds of delay on every token request.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+            )
+        except (ValueError, TypeError):
+            # ``from None``: the parser's message may quote the URL, password included.
+            raise ConfigError(
+                "is not a valid Redis URL", key="cache", env_var="IMS_CACHE"
+            ) from None
+        prefix = prefix.strip(":")
+        self._prefix = f"{prefix}:" if prefix else ""
+        self._release_script: Any = self._client.register_script(_RELEASE_SCRIPT)
+        self._clock = clock
+        self._outage = OutageLog(f"Redis cache at {self._display}", retry_interval=retry_interval)
+        self._rng = random.Random()  # noqa: S311 - poll jitter, not cryptography
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"RedisCache({self._display!r}, prefix={self._prefix.rstrip(':')!r})"
+
+    def token_key(self, key: str) -> str:
+        """The Redis key that holds the token for cache key ``key``."""
+        return f"{self._prefix}token:{key}"
+
+    def lock_key(self, key: str) -> str:
+        """The Redis key of the refresh lock for cache key ``key``."""
+        return f"{self._prefix}lock:{key}"
+
+    # ------------------------------------------------------------------ the protocol
+
+    def load(self, key: str) -> tuple[Token, float] | None:
+        """The token stored for ``key``, or None (also when Redis is unavailable)."""
+        data = self._call(lambda: self._client.get(self.token_key(key)), None)
+        if not isinstance(data, bytes | str):
+            return None
+        return decode_record(key, data)
+
+    def store(self, key: str, token: Token, obtained_at: float) -> None:
+        """Save the token with a Redis TTL of its remaining lifetime."""
+        ttl_ms = int((token.expires_at - self._clock()) * 1000)
+        if ttl_ms <= 0:
+            return
+        data = encode_record(key, token, obtained_at)
+        self._call(lambda: self._client.set(self.token_key(key), data, px=ttl_ms), None)
+
+    def delete(self, key: str) -> None:
+        """Forget the token for ``key``."""
+        self._call(lambda: self._client.delete(self.token_key(key)), None)
+
+    def acquire(self, key: str, ttl: float, wait: float) -> RedisLock | None:
+        """Take the lock for ``key`` (it expires after ``ttl`` s), polling up to ``wait`` s."""
+        name = self.lock_key(key)
+        owner = secrets.token_hex(16)
+        ttl_ms = max(int(ttl * 1000), 1)
+        deadline = time.monotonic() + max(wait, 0.0)
+        pause = _FIRST_POLL
+        while True:
+            taken = self._call(lambda: self._client.set(name, owner, nx=True, px=ttl_ms), None)
+            if taken:
+                return RedisLock(name, owner)
+            if self._outage.down or self._closed:
+                return None  # no point waiting for a lock in a Redis we cannot reach
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            # The last sleep ends at the deadline, so a lock that expires just then is taken.
+            time.sleep(min(pause * (0.5 + self._rng.random()), remaining))
+            pause = min(pause * 2, _MAX_POLL)
+
+    def release(self, handle: object) -> None:
+        """Release a lock from :meth:`acquire` if this caller still owns it."""
+        if not isinstance(handle, RedisLock):
+            return
+        self._call(
+            lambda: self._release_script(keys=[handle.name], args=[handle.owner]), None
+        )
+
+    def close(self) -> None:
+        """Close the connection pool; later calls answer as if Redis were unavailable."""
+        self._closed = True
+        try:
+            self._client.close()
+        except self._errors:
+            pass
+
+    # ------------------------------------------------------------------ failures
+
+    def _call(self, operation: Callable[[], T], default: T) -> T:
+        if self._closed or not self._outage.available():
+            return default
+        try:
+            result = operation()
+        except self._errors as error:
+            self._outage.failed(self._reason(error))
+            return default
+        self._outage.succeeded()
+        return result
+
+    def _reason(self, error: BaseException) -> str:
+        text = f"{type(error).__name__}: {error}"
+        for secret in self._scrub:
+            text = text.replace(secret, "***")
+        return text[:300]

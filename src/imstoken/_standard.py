@@ -1,0 +1,391 @@
+"""Any OAuth 2.0 server (sans-I/O): RFC 6749 client credentials and the RFC 7523 JWT-bearer grant.
+
+Client authentication is ``client_secret_basic`` (RFC 6749 §2.3.1), ``client_secret_post`` or
+``private_key_jwt`` (RFC 7523 §2.2); the JWT-bearer grant (RFC 7523 §2.1) may also go without
+(Google, Salesforce). Like the Adobe backends, nothing here opens a socket or reads a clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+from authlib.oauth2.rfc7523 import JWTBearerGrant
+
+from ._config import Settings
+from ._exceptions import ConfigError, TokenRequestError
+from ._keys import SigningKey
+from ._secret import Secret
+from ._token import CredentialKind, Token
+from ._wire import Backend, TokenRequest, parse_token_response
+
+CLIENT_CREDENTIALS_GRANT = "client_credentials"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+FORM_HEADERS: Mapping[str, str] = {"Accept": "application/json"}
+
+# A JWS in compact form (or a truncated prefix of one): what a server that echoes our
+# assertion back in an error would show. Its header always starts with base64url '{"'.
+_JWS_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}")
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The ``Authorization`` value for ``client_secret_basic``.
+
+    RFC 6749 §2.3.1: the id and the secret are each form-urlencoded first, then
+    ``id:secret`` is base64-encoded. Skipping the first step breaks secrets with ``:`` or ``%``.
+    """
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
+
+def sign_assertion(
+    *,
+    signing_key: SigningKey,
+    algorithm: str,
+    key_id: str | None,
+    issuer: str,
+    subject: str | None,
+    audience: str,
+    now: float,
+    lifetime: int,
+    claims: Mapping[str, Any] | None = None,
+) -> str:
+    """A signed RFC 7523 assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp`` and a fresh ``jti``.
+
+    The result is a bearer credential until it expires: never log it.
+    """
+    header: dict[str, Any] = {"alg": algorithm, "typ": "JWT"}
+    if key_id:
+        header["kid"] = key_id
+    issued_at = int(now)
+    payload = dict(claims or {})
+    # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
+    payload["jti"] = secrets.token_urlsafe(24)
+    signed = JWTBearerGrant.sign(
+        signing_key.jwk,
+        issuer=issuer,
+        audience=audience,
+        subject=subject,
+        issued_at=issued_at,
+        expires_at=issued_at + lifetime,
+        claims=payload,
+        header=header,
+    )
+    return signed.decode() if isinstance(signed, bytes) else str(signed)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthentication:
+    """How the client proves who it is at the token endpoint.
+
+    ``method`` is ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or
+    ``none`` (only for the JWT-bearer grant, whose assertion is the proof).
+    """
+
+    method: str
+    client_id: str
+    client_secret: Secret | None = None
+    signing_key: SigningKey | None = None
+    algorithm: str = "RS256"
+    key_id: str | None = None
+    assertion_lifetime: int = 300
+    extra_claims: tuple[tuple[str, Any], ...] = ()
+
+    def apply(
+        self, form: dict[str, str], headers: dict[str, str], audience: str, now: float
+    ) -> None:
+        """Add this method's credentials to a request's form and headers."""
+        if self.method == "client_secret_basic":
+            headers["Authorization"] = basic_authorization(self.client_id, self._secret())
+        elif self.method == "client_secret_post":
+            form["client_id"] = self.client_id
+            form["client_secret"] = self._secret()
+        elif self.method == "private_key_jwt":
+            # client_id is optional here (RFC 7521 §4.2) but Azure AD wants it; it never hurts.
+            form["client_id"] = self.client_id
+            form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+            form["client_assertion"] = self.assertion(audience, now)
+        elif self.method != "none":
+            raise ConfigError(f"unknown client authentication method {self.method!r}")
+
+    def assertion(self, audience: str, now: float) -> str:
+        """The ``private_key_jwt`` client assertion: ``iss`` = ``sub`` = client id."""
+        if self.signing_key is None:
+            raise ConfigError("private_key_jwt needs a private key", key="private_key")
+        return sign_assertion(
+            signing_key=self.signing_key,
+            algorithm=self.algorithm,
+            key_id=self.key_id,
+            issuer=self.client_id,
+            subject=self.client_id,
+            audience=audience,
+            now=now,
+            lifetime=self.assertion_lifetime,
+            claims=dict(self.extra_claims),
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from anything the server echoes back."""
+        if self.client_secret is None:
+            return ()
+        secret = self.client_secret.reveal()
+        return (secret, basic_authorization(self.client_id, secret).removeprefix("Basic "))
+
+    def _secret(self) -> str:
+        if self.client_secret is None:
+            raise ConfigError(f"{self.method} needs a client secret", key="client_secret")
+        return self.client_secret.reveal()
+
+
+def _scrub(error: TokenRequestError) -> TokenRequestError:
+    """Mask anything that looks like a signed JWT in an error a server sent back."""
+    for name in ("error", "error_description"):
+        value = getattr(error, name)
+        if value:
+            setattr(error, name, _JWS_PATTERN.sub("***", value))
+    error.args = tuple(
+        _JWS_PATTERN.sub("***", arg) if isinstance(arg, str) else arg for arg in error.args
+    )
+    return error
+
+
+def _parse(
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    sent_at: float,
+    credential: CredentialKind,
+    default_expires_in: float,
+    client: ClientAuthentication,
+) -> Token:
+    try:
+        return parse_token_response(
+            status=status,
+            headers=headers,
+            body=body,
+            sent_at=sent_at,
+            credential=credential,
+            expires_in_unit=1.0,
+            secrets=client.secrets(),
+            default_expires_in=default_expires_in,
+            require_bearer=True,
+        )
+    except TokenRequestError as error:
+        raise _scrub(error) from None
+
+
+@dataclass(frozen=True, slots=True)
+class StandardClientCredentialsBackend:
+    """RFC 6749 §4.4 ``client_credentials`` against any OAuth 2.0 server; scopes space-separated."""
+
+    token_url: str
+    client: ClientAuthentication
+    scopes: tuple[str, ...] = ()
+    audience: str | None = None
+    resource: str | None = None
+    extra_params: tuple[tuple[str, str], ...] = ()
+    default_expires_in: float = 3600.0
+    credential: CredentialKind = "oauth"
+
+    def build_request(self, now: float) -> TokenRequest:
+        """The token request; ``now`` dates the client assertion of ``private_key_jwt``."""
+        form = {"grant_type": CLIENT_CREDENTIALS_GRANT}
+        if self.scopes:
+            form["scope"] = " ".join(self.scopes)
+        if self.audience:
+            form["audience"] = self.audience  # Auth0 and others name the API this way
+        if self.resource:
+            form["resource"] = self.resource  # RFC 8707
+        form.update(self.extra_params)
+        headers = dict(FORM_HEADERS)
+        self.client.apply(form, headers, self.token_url, now)
+        return TokenRequest(url=self.token_url, form=form, headers=headers)
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """RFC 6749 §5.1/§5.2: ``expires_in`` in seconds and optional; ``token_type`` bearer."""
+        return _parse(
+            status=status,
+            headers=headers,
+            body=body,
+            sent_at=sent_at,
+            credential=self.credential,
+            default_expires_in=self.default_expires_in,
+            client=self.client,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StandardJWTBearerBackend:
+    """RFC 7523 §2.1: a signed assertion is the grant (``grant_type`` ``…:jwt-bearer``).
+
+    Scopes go in a ``scope`` form parameter unless ``extra_claims`` puts a ``scope`` claim in
+    the assertion (Google's way; ``scope_claim = true`` does that).
+    """
+
+    token_url: str
+    client: ClientAuthentication
+    signing_key: SigningKey
+    algorithm: str
+    issuer: str
+    audience: str
+    subject: str | None = None
+    key_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    extra_claims: tuple[tuple[str, Any], ...] = ()
+    resource: str | None = None
+    extra_params: tuple[tuple[str, str], ...] = ()
+    assertion_lifetime: int = 300
+    default_expires_in: float = 3600.0
+    credential: CredentialKind = "jwt"
+
+    def sign(self, now: float) -> str:
+        """The signed grant assertion as of ``now`` (a secret until it expires)."""
+        return sign_assertion(
+            signing_key=self.signing_key,
+            algorithm=self.algorithm,
+            key_id=self.key_id,
+            issuer=self.issuer,
+            subject=self.subject,
+            audience=self.audience,
+            now=now,
+            lifetime=self.assertion_lifetime,
+            claims=dict(self.extra_claims),
+        )
+
+    def build_request(self, now: float) -> TokenRequest:
+        """The grant request with a freshly signed assertion (and client auth, if any)."""
+        form = {"grant_type": JWT_BEARER_GRANT, "assertion": self.sign(now)}
+        if self.scopes and not any(name == "scope" for name, _ in self.extra_claims):
+            form["scope"] = " ".join(self.scopes)
+        if self.resource:
+            form["resource"] = self.resource
+        form.update(self.extra_params)
+        headers = dict(FORM_HEADERS)
+        self.client.apply(form, headers, self.token_url, now)
+        return TokenRequest(url=self.token_url, form=form, headers=headers)
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """RFC 6749 §5.1/§5.2, as for client credentials."""
+        return _parse(
+            status=status,
+            headers=headers,
+            body=body,
+            sent_at=sent_at,
+            credential=self.credential,
+            default_expires_in=self.default_expires_in,
+            client=self.client,
+        )
+
+
+def build_standard_backend(settings: Settings) -> Backend:
+    """The backend for ``profile = "standard"`` settings."""
+    algorithm = settings.signing_algorithm or "RS256"
+    client = ClientAuthentication(
+        method=settings.client_auth,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        signing_key=settings.signing_key,
+        algorithm=algorithm,
+        key_id=settings.key_id,
+        assertion_lifetime=settings.jwt_expiry,
+        # For the JWT-bearer grant, extra claims belong to the grant assertion instead.
+        extra_claims=settings.extra_claims if settings.credential == "oauth" else (),
+    )
+    if settings.credential == "oauth":
+        return StandardClientCredentialsBackend(
+            token_url=settings.token_url,
+            client=client,
+            scopes=settings.scopes,
+            audience=settings.audience,
+            resource=settings.resource,
+            extra_params=settings.extra_params,
+            default_expires_in=settings.default_expires_in,
+        )
+    if settings.signing_key is None:
+        raise ConfigError("is missing (or give private_key as PEM text)", key="private_key_path")
+    return StandardJWTBearerBackend(
+        token_url=settings.token_url,
+        client=client,
+        signing_key=settings.signing_key,
+        algorithm=algorithm,
+        issuer=settings.issuer or settings.client_id,
+        audience=settings.audience or settings.token_url,
+        subject=settings.subject,
+        key_id=settings.key_id,
+        scopes=settings.scopes,
+        extra_claims=settings.extra_claims,
+        resource=settings.resource,
+        extra_params=settings.extra_params,
+        assertion_lifetime=settings.jwt_expiry,
+        default_expires_in=settings.default_expires_in,
+    )
+
+
+# ---------------------------------------------------------------- Google service-account files
+
+#: Google's scope for "everything this service account's IAM roles allow".
+GOOGLE_DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+# Keys of Google's key file that are not imstoken keys (the rest may be added by the user).
+_GOOGLE_KEYS = frozenset(
+    {
+        "type",
+        "project_id",
+        "private_key_id",
+        "private_key",
+        "client_email",
+        "client_id",
+        "auth_uri",
+        "token_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+        "universe_domain",
+        "credential",
+        "profile",
+    }
+)
+
+
+def service_account_to_config(
+    data: Mapping[str, Any], *, credential: str | None = None
+) -> dict[str, Any]:
+    """Map a Google service-account JSON key file to a standard-profile JWT-bearer config.
+
+    ``iss`` is the ``client_email``, ``kid`` the ``private_key_id``, ``aud`` and the token URL the
+    ``token_uri``; scopes go in the assertion's ``scope`` claim, as Google requires. Scopes
+    default to ``cloud-platform``; imstoken keys added to the file (``scopes``, ``subject`` for
+    domain-wide delegation, ``cache``, ...) are used as they are.
+    """
+    if credential is not None and str(credential).strip().lower() != "jwt":
+        raise ConfigError(
+            "a Google service-account key file holds a JWT credential: use 'jwt'", key="credential"
+        )
+    for key in ("client_email", "private_key", "token_uri"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("is missing from the service-account key file", key=key)
+    config: dict[str, Any] = {
+        "credential": "jwt",
+        "profile": "standard",
+        "client_id": data.get("client_id") or data["client_email"],
+        "issuer": data["client_email"],
+        "token_url": data["token_uri"],
+        "audience": data["token_uri"],
+        "private_key": data["private_key"],
+        "scopes": list(GOOGLE_DEFAULT_SCOPES),
+        "scope_claim": True,
+    }
+    if data.get("private_key_id"):
+        config["key_id"] = data["private_key_id"]
+    config.update({key: value for key, value in data.items() if key not in _GOOGLE_KEYS})
+    return config
