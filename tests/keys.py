@@ -13,9 +13,7 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def pem(
-    fmt: str = "pkcs8", passphrase: str | None = None, key: object | None = None
-) -> str:
+def pem(fmt: str = "pkcs8", passphrase: str | None = None, key: object | None = None) -> str:
     private = key or rsa_key()
     formats = {
         "pkcs8": serialization.PrivateFormat.PKCS8,

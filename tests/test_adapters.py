@@ -120,9 +120,7 @@ def test_requests_refreshes_once_and_resends_once_on_401(
     assert api.bodies == [b"payload", b"payload"]
 
 
-def test_requests_gives_up_after_one_retry(
-    ims: LocalIMS, cred: Credential, api: ApiServer
-) -> None:
+def test_requests_gives_up_after_one_retry(ims: LocalIMS, cred: Credential, api: ApiServer) -> None:
     provider = imstoken.from_config(cred.config("oauth"))
     api.accept = lambda token: False
     session = requests.Session()

@@ -153,7 +153,11 @@ def test_scopes_may_be_a_comma_separated_string_with_spaces() -> None:
 @pytest.mark.parametrize(
     ("config", "key", "env"),
     [
-        ({k: v for k, v in oauth_config().items() if k != "client_id"}, "client_id", "IMS_CLIENT_ID"),
+        (
+            {k: v for k, v in oauth_config().items() if k != "client_id"},
+            "client_id",
+            "IMS_CLIENT_ID",
+        ),
         (
             {k: v for k, v in oauth_config().items() if k != "client_secret"},
             "client_secret",
@@ -191,7 +195,9 @@ def test_scopes_may_be_a_comma_separated_string_with_spaces() -> None:
         ),
         (jwt_config(private_key=ec_pem()), "private_key", "IMS_PRIVATE_KEY"),
         (
-            jwt_config(private_key=pem(passphrase="pass-RIGHT-9f"), private_key_passphrase="pass-WRONG-3c"),
+            jwt_config(
+                private_key=pem(passphrase="pass-RIGHT-9f"), private_key_passphrase="pass-WRONG-3c"
+            ),
             "private_key_passphrase",
             "IMS_PRIVATE_KEY_PASSPHRASE",
         ),
@@ -331,7 +337,9 @@ def test_from_env_reads_ims_variables() -> None:
     assert provider.credential == "oauth"
     assert provider.token_url == "http://127.0.0.1:5/ims/token/v3"
     reference = imstoken.from_config(
-        oauth_config(ims_host="http://127.0.0.1:5", scopes=["openid", "AdobeID", "read_organizations"])
+        oauth_config(
+            ims_host="http://127.0.0.1:5", scopes=["openid", "AdobeID", "read_organizations"]
+        )
     )
     assert provider.cache_key == reference.cache_key
 

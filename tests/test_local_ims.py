@@ -91,9 +91,7 @@ def test_oauth_checks_secret_and_comma_scopes(ims: LocalIMS, cred: Credential) -
     assert ims.count("oauth") == 3
 
 
-def test_faults_fire_in_order_then_normal_service_resumes(
-    ims: LocalIMS, cred: Credential
-) -> None:
+def test_faults_fire_in_order_then_normal_service_resumes(ims: LocalIMS, cred: Credential) -> None:
     ims.fail_next(status=429, retry_after="1")
     ims.fail_next(status=200, body="<html>proxy</html>")
     form = {

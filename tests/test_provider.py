@@ -66,7 +66,9 @@ def mock() -> Iterator[respx.MockRouter]:
         yield router
 
 
-def make(clock: FakeClock, recorder: Recorder | None = None, **options: Any) -> imstoken.TokenProvider:
+def make(
+    clock: FakeClock, recorder: Recorder | None = None, **options: Any
+) -> imstoken.TokenProvider:
     if recorder is not None:
         options.setdefault("on_token", recorder.on_token)
         options.setdefault("on_error", recorder.on_error)
@@ -177,9 +179,7 @@ def test_stale_token_is_served_at_once_while_one_refresh_runs(
     assert len(calls) == 2  # exactly one refresh for 50 callers
 
 
-def test_an_expired_token_is_never_handed_out(
-    mock: respx.MockRouter, clock: FakeClock
-) -> None:
+def test_an_expired_token_is_never_handed_out(mock: respx.MockRouter, clock: FakeClock) -> None:
     route = mock.post(URL).mock(side_effect=[ok("a"), ok("b")])
     provider = make(clock)
     first = provider.get_token()
@@ -365,7 +365,12 @@ def test_aget_token_serves_and_refreshes(mock: respx.MockRouter, clock: FakeCloc
             await asyncio.sleep(0)
         headers = await provider.aheaders()
         await provider.aclose()
-        return [first.access_token, again.access_token, stale.access_token, headers["Authorization"]]
+        return [
+            first.access_token,
+            again.access_token,
+            stale.access_token,
+            headers["Authorization"],
+        ]
 
     assert asyncio.run(main()) == ["a", "a", "a", "Bearer b"]
     assert route.call_count == 2

@@ -38,9 +38,7 @@ def secrets_of(cred: Credential, ims: LocalIMS) -> list[str]:
 
 
 def text_of(error: BaseException) -> str:
-    return "\n".join(
-        [str(error), repr(error), "".join(traceback.format_exception(error))]
-    )
+    return "\n".join([str(error), repr(error), "".join(traceback.format_exception(error))])
 
 
 def run_flows(ims: LocalIMS, cred: Credential) -> list[str]:
@@ -121,9 +119,7 @@ def test_token_request_repr_hides_form_values() -> None:
 def test_network_error_message_has_no_form_data(cred: Credential) -> None:
     transport = httpx.MockTransport(lambda request: (_ for _ in ()).throw(httpx.ConnectError("no")))
     client = httpx.Client(transport=transport)
-    provider = imstoken.from_config(
-        {**cred.config("oauth"), "deadline": 0.2}, http_client=client
-    )
+    provider = imstoken.from_config({**cred.config("oauth"), "deadline": 0.2}, http_client=client)
     with pytest.raises(imstoken.TokenRequestError) as caught:
         provider.get_token()
     assert caught.value.status_code is None

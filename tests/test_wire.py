@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -78,8 +78,18 @@ def test_bad_2xx_bodies_are_not_retryable_errors(raw: bytes, needle: str) -> Non
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(400, False), (401, False), (403, False), (404, False), (408, True), (429, True),
-     (500, True), (502, True), (503, True), (504, True)],
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
 )
 def test_error_statuses_say_whether_retrying_helps(status: int, retryable: bool) -> None:
     with pytest.raises(TokenRequestError) as caught:
