@@ -394,3 +394,13 @@ def test_unknown_keys_are_ignored_with_a_hint(caplog: pytest.LogCaptureFixture) 
     imstoken.from_config(oauth_config(client_secert="typo"))
     assert "client_secret" in caplog.text
     assert "typo" not in caplog.text
+
+
+def test_settings_repr_never_shows_secrets() -> None:
+    from imstoken._config import build_settings
+
+    settings = build_settings(jwt_config(private_key=pem(passphrase="pp-77"), passphrase="pp-77"))
+    text = repr(settings)
+    assert SECRET not in text
+    assert "pp-77" not in text
+    assert "BEGIN" not in text

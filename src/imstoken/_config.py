@@ -129,8 +129,9 @@ class Settings:
     issuer: str | None = None
     subject: str | None = None
     resource: str | None = None
-    extra_params: tuple[tuple[str, str], ...] = ()
-    extra_claims: tuple[tuple[str, Any], ...] = ()
+    # Some servers carry API keys in extra parameters or claims: keep them out of repr.
+    extra_params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    extra_claims: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
     default_expires_in: float = 3600.0
     jwt_expiry: int = 300
     cache: str = "memory"
@@ -140,7 +141,6 @@ class Settings:
     deadline: float = 30.0
     refresh_window: float | None = None
     min_validity: float | None = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
     def cache_key(self) -> str:
         """A stable key from what identifies the credential and its scopes, never the secret."""
@@ -159,7 +159,13 @@ class Settings:
             self.subject or "",
             self.resource or "",
             self.client_auth if self.profile == "standard" else "",
+            self.key_id or "",
+            self.signing_algorithm or "",
             sorted(self.extra_params),
+            sorted(
+                (name, json.dumps(value, sort_keys=True, default=str))
+                for name, value in self.extra_claims
+            ),
         ]
         digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()
         return f"{self.credential}:{digest[:40]}"
@@ -452,7 +458,6 @@ def _adobe_settings(
             **common,
             token_url=check_url("token_url", token_url) if token_url else host + ADOBE_OAUTH_PATH,
             scopes=_as_list("scopes", values["scopes"]),
-            extras=dict(values),
         )
     if "technical_account_id" not in values:
         raise _error("technical_account_id", "is missing (it ends in @techacct.adobe.com)")
@@ -475,7 +480,6 @@ def _adobe_settings(
         metascopes=metascopes,
         signing_key=signing_key,
         signing_algorithm="RS256",
-        extras=dict(values),
     )
 
 
@@ -494,10 +498,6 @@ _RESERVED_PARAMS = frozenset(
         "client_assertion_type",
         "scope",
     }
-)
-# Values that must not be kept in Settings.extras, whose repr is not masked.
-_SECRET_KEYS = frozenset(
-    {"client_secret", "client_secrets", "private_key", "private_key_passphrase"}
 )
 
 
@@ -624,7 +624,6 @@ def _standard_settings(
             maximum=86400 * 30,
         ),
         technical_account_id=None,
-        extras={k: v for k, v in values.items() if k not in _SECRET_KEYS},
     )
 
 

@@ -46,6 +46,27 @@ TokenCallback = Callable[[Token], object]
 ErrorCallback = Callable[[TokenRequestError], object]
 
 
+def _can_extend_httpx_headers() -> bool:
+    """Whether ``httpx.Headers`` keeps (name, lowercased name, value) bytes triples in ``_list``.
+
+    Its public setters re-encode and rescan the list per header (about 1 µs each); appending
+    pre-encoded triples for names not yet present is the same result. Checked once at import,
+    so an httpx with another layout gets the public API.
+    """
+    try:
+        probe = httpx.Headers({"A": "1"})
+        items = probe._list
+        if type(items) is not list or items != [(b"A", b"a", b"1")]:
+            return False
+        items.append((b"X-Probe", b"x-probe", b"2"))
+        return probe.get("x-probe") == "2" and probe.raw == [(b"A", b"1"), (b"X-Probe", b"2")]
+    except Exception:  # noqa: BLE001 - any surprise means: use the public API
+        return False
+
+
+_EXTEND_HTTPX_HEADERS = _can_extend_httpx_headers()
+
+
 def _clone(error: BaseException) -> BaseException:
     """A copy per waiter, so concurrent raisers do not share one traceback."""
     try:
@@ -159,14 +180,14 @@ class TokenProvider(httpx.Auth):
         entry = self._slot.entry
         if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
             entry = self._entry_sync(False, None)
-        return dict(entry.headers)
+        return entry.headers.copy()
 
     async def aheaders(self) -> dict[str, str]:
         """Like :meth:`headers`, for asyncio."""
         entry = self._slot.entry
         if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
             entry = await self._entry_async(False, None)
-        return dict(entry.headers)
+        return entry.headers.copy()
 
     def invalidate(self) -> None:
         """Drop the cached token (memory and shared cache); the next call fetches a new one."""
@@ -241,6 +262,16 @@ class TokenProvider(httpx.Auth):
 
     def _apply(self, request: httpx.Request, entry: Entry) -> None:
         headers = request.headers
+        wire = entry.wire_headers
+        if wire is not None and _EXTEND_HTTPX_HEADERS and type(headers) is httpx.Headers:
+            items = headers._list
+            names = entry.wire_names
+            for item in items:
+                if item[1] in names:
+                    break
+            else:  # none of them set yet (the usual case): what __setitem__ does, pre-encoded
+                items.extend(wire)
+                return
         for name, value in entry.headers.items():
             if name == "Authorization" or name not in headers:
                 headers[name] = value
@@ -351,8 +382,12 @@ class TokenProvider(httpx.Auth):
 
     def _start_background_thread(self, future: Future[Entry], force: bool) -> None:
         # A pooled worker: handing work to a live thread costs microseconds, starting one does not.
-        executor = _memory.refresh_executor()
-        done = executor.submit(self._run_fetch_sync, future, force, background=True)
+        try:
+            executor = _memory.refresh_executor()
+            done = executor.submit(self._run_fetch_sync, future, force, background=True)
+        except RuntimeError as error:  # the interpreter is shutting down: no new threads
+            self._finish_failure(future, error, True, self._clock())
+            return
         self._background.add(done)
         done.add_done_callback(self._background.discard)
 
