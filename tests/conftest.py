@@ -13,7 +13,7 @@ from imstoken import _memory
 if TYPE_CHECKING:
     from imstoken.testing import Credential, LocalIMS
 
-pytest_plugins = ["imstoken.testing", "tests.redis_server"]
+pytest_plugins = ["imstoken.testing", "tests.redis_server", "tests.leakscan"]
 
 
 @pytest.fixture(autouse=True)

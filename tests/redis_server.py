@@ -91,7 +91,7 @@ class RedisServer:
             self.stop()
             if port is not None:
                 break  # the port we were asked to reuse is taken: do not pick another
-        log = (self.directory / "redis.log")
+        log = self.directory / "redis.log"
         details = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise RuntimeError(f"redis-server did not start on port {self.port}:\n{details}")
 
@@ -165,9 +165,11 @@ def redis_factory(
     """Start extra servers for one test: ``redis_factory(password=..., tls=...)``."""
     started: list[RedisServer] = []
 
-    def start(**options: object) -> RedisServer:
+    def start(
+        *, password: str | None = None, tls: tuple[Path, Path, Path] | None = None
+    ) -> RedisServer:
         directory = tmp_path_factory.mktemp("redis")
-        server = RedisServer(redis_server_binary, directory, **options)  # type: ignore[arg-type]
+        server = RedisServer(redis_server_binary, directory, password=password, tls=tls)
         started.append(server)
         return server.start()
 

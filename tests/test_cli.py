@@ -7,6 +7,7 @@ token the local IMS issued (``check`` and ``convert`` must never print one).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import stat
@@ -566,6 +567,22 @@ def test_token_reads_a_console_json_and_names_a_missing_credential(tmp_path: Pat
     assert run.returncode == 1
     assert "no Service Account (JWT) credential" in one_line(run.stderr)
     assert oauth_block()["client_secrets"][0] not in run.output
+
+
+def test_main_in_process_checks_both_tables_without_a_credential_key(
+    ims: LocalIMS, cred: Credential, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imstoken._cli import main
+
+    path = workdir / "ims.toml"
+    path.write_text(both_toml(cred, ims.url).replace('credential = "oauth"\n', ""))
+    logger = logging.getLogger("imstoken")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 credential(s), no `credential` is set" in out
+    assert "(in use)" not in out
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before
 
 
 # ---------------------------------------------------------------- the rest

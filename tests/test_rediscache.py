@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +24,9 @@ from imstoken.testing import Credential, LocalIMS
 from tests.redis_server import RedisServer
 
 redis = pytest.importorskip("redis")
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 pytestmark = pytest.mark.redis
 
@@ -40,7 +44,7 @@ def make_token(access_token: str = "tok-1", lifetime: float = 3600.0) -> Token:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
+def client(redis_url: str) -> Iterator[Redis]:
     connection = redis.Redis.from_url(redis_url)
     yield connection
     connection.close()
@@ -67,18 +71,18 @@ def test_round_trip(cache: RedisCache) -> None:
     assert cache.load("oauth:other") is None
 
 
-def test_key_ttl_is_the_token_remaining_lifetime(cache: RedisCache, client: redis.Redis) -> None:
+def test_key_ttl_is_the_token_remaining_lifetime(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(lifetime=600), time.time())
     ttl_ms = client.pttl("imstoken:token:" + KEY)
     assert 598_000 < ttl_ms <= 600_000
 
 
-def test_expired_token_is_not_stored(cache: RedisCache, client: redis.Redis) -> None:
+def test_expired_token_is_not_stored(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(lifetime=-1), time.time())
     assert client.keys("*") == []
 
 
-def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: redis.Redis) -> None:
+def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: Redis) -> None:
     shared = RedisCache(redis_url, prefix="myapp")
     shared.store(KEY, make_token(), time.time())
     lock = shared.acquire(KEY, ttl=5, wait=0)
@@ -88,13 +92,15 @@ def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: redis.
     shared.close()
 
 
-def test_entry_under_another_key_is_never_returned(cache: RedisCache, client: redis.Redis) -> None:
+def test_entry_under_another_key_is_never_returned(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(), time.time())
-    client.set("imstoken:token:oauth:other", client.get("imstoken:token:" + KEY))
+    stored = client.get("imstoken:token:" + KEY)
+    assert stored is not None
+    client.set("imstoken:token:oauth:other", stored)
     assert cache.load("oauth:other") is None
 
 
-def test_foreign_value_is_ignored(cache: RedisCache, client: redis.Redis) -> None:
+def test_foreign_value_is_ignored(cache: RedisCache, client: Redis) -> None:
     client.set("imstoken:token:" + KEY, b'{"access_token": "x"}')
     assert cache.load(KEY) is None
 
@@ -108,7 +114,7 @@ def test_delete(cache: RedisCache) -> None:
 # ---------------------------------------------------------------- the lock
 
 
-def test_lock_has_an_expiry_and_excludes_others(cache: RedisCache, client: redis.Redis) -> None:
+def test_lock_has_an_expiry_and_excludes_others(cache: RedisCache, client: Redis) -> None:
     held = cache.acquire(KEY, ttl=30, wait=0)
     assert isinstance(held, RedisLock)
     assert 29_000 < client.pttl("imstoken:lock:" + KEY) <= 30_000
@@ -117,7 +123,7 @@ def test_lock_has_an_expiry_and_excludes_others(cache: RedisCache, client: redis
     assert client.exists("imstoken:lock:" + KEY) == 0
 
 
-def test_only_the_owner_releases_the_lock(redis_url: str, client: redis.Redis) -> None:
+def test_only_the_owner_releases_the_lock(redis_url: str, client: Redis) -> None:
     first, second = RedisCache(redis_url), RedisCache(redis_url)
     stale = first.acquire(KEY, ttl=0.05, wait=0)
     assert stale is not None
@@ -163,18 +169,18 @@ def test_providers_with_separate_memory_share_one_token(
 
 
 def test_no_secret_in_key_names(
-    ims: LocalIMS, cred: Credential, redis_url: str, client: redis.Redis
+    ims: LocalIMS, cred: Credential, redis_url: str, client: Redis
 ) -> None:
     config = cred.config("jwt", cache=redis_url)
     with imstoken.from_config(config) as provider:
         token = provider.get_token()
-    names = b" ".join(client.keys("*")).decode()
+    names = " ".join(str(name) for name in client.keys("*"))
     for secret in (cred.client_secret, token.access_token, "PRIVATE KEY"):
         assert secret not in names
 
 
 def test_invalidate_deletes_the_shared_token(
-    ims: LocalIMS, cred: Credential, redis_url: str, client: redis.Redis
+    ims: LocalIMS, cred: Credential, redis_url: str, client: Redis
 ) -> None:
     with imstoken.from_config(cred.config("oauth", cache=redis_url)) as provider:
         provider.get_token()
@@ -224,7 +230,8 @@ def test_redis_down_provider_still_gets_tokens_warns_once_and_recovers(
 
     server.start(port=port)  # back, empty
     token = provider.get_token(force_refresh=True)
-    assert shared.load(provider.cache_key) == (token, pytest.approx(time.time(), abs=5))
+    loaded = shared.load(provider.cache_key)
+    assert loaded is not None and loaded[0] == token
     recovered = [r for r in caplog.records if "available again" in r.getMessage()]
     assert len(recovered) == 1
     assert len(warnings_of(caplog)) == 1
@@ -232,14 +239,13 @@ def test_redis_down_provider_still_gets_tokens_warns_once_and_recovers(
 
 
 def test_outage_is_not_retried_before_the_retry_interval(
-    redis_factory: Callable[..., RedisServer], caplog: pytest.LogCaptureFixture
+    redis_factory: Callable[..., RedisServer],
 ) -> None:
     server = redis_factory()
     url = server.url
     server.stop()
     now = [0.0]
-    shared = RedisCache(url, retry_interval=5)
-    shared._outage._monotonic = lambda: now[0]
+    shared = RedisCache(url, retry_interval=5, monotonic=lambda: now[0])
     assert shared.load(KEY) is None
     server.start(port=int(url.rsplit(":", 1)[1].split("/")[0]))
     assert shared.acquire(KEY, ttl=5, wait=1) is None  # still inside the interval: skipped
@@ -437,12 +443,14 @@ def test_redacted_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
-def test_repr_has_no_password(redis_url: str) -> None:
+def test_repr_has_no_password() -> None:
     shared = RedisCache("redis://:hunter2@127.0.0.1:6379/0", prefix="app")
     assert "hunter2" not in repr(shared)
     shared.close()
 
 
-def test_record_is_json_with_the_key(cache: RedisCache, client: redis.Redis) -> None:
+def test_record_is_json_with_the_key(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(), 1.0)
-    assert json.loads(client.get("imstoken:token:" + KEY))["key"] == KEY
+    stored = client.get("imstoken:token:" + KEY)
+    assert stored is not None
+    assert json.loads(stored)["key"] == KEY

@@ -581,13 +581,22 @@ class TokenProvider(httpx.Auth):
         return delay
 
     def _log_failure(self, error: TokenRequestError, attempts: int, begin: float) -> None:
+        latency_ms = (self._monotonic() - begin) * 1000
         logger.error(
             "imstoken: %s token request failed after %d attempt(s) in %.0f ms: %s",
             self.credential,
             attempts,
-            (self._monotonic() - begin) * 1000,
+            latency_ms,
             error,
-            extra={"imstoken_credential": self.credential, "imstoken_debug_id": error.debug_id},
+            extra={
+                "imstoken_credential": self.credential,
+                "imstoken_outcome": "error",
+                "imstoken_error": error.error,
+                "imstoken_status": error.status_code,
+                "imstoken_debug_id": error.debug_id,
+                "imstoken_latency_ms": latency_ms,
+                "imstoken_attempts": attempts,
+            },
         )
 
     def _accept(self, token: Token, sent_at: float, attempts: int, begin: float) -> Entry:
@@ -601,7 +610,10 @@ class TokenProvider(httpx.Auth):
                 token.expires_at - sent_at,
                 extra={
                     "imstoken_credential": token.credential,
+                    "imstoken_outcome": "fetched",
                     "imstoken_expires_at": token.expires_at,
+                    "imstoken_latency_ms": (self._monotonic() - begin) * 1000,
+                    "imstoken_attempts": attempts,
                 },
             )
         return entry

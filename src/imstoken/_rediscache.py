@@ -110,6 +110,7 @@ class RedisCache:
         connect_timeout: float = 1.0,
         retry_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             import redis
@@ -143,7 +144,9 @@ class RedisCache:
         self._prefix = f"{prefix}:" if prefix else ""
         self._release_script: Any = self._client.register_script(_RELEASE_SCRIPT)
         self._clock = clock
-        self._outage = OutageLog(f"Redis cache at {self._display}", retry_interval=retry_interval)
+        self._outage = OutageLog(
+            f"Redis cache at {self._display}", retry_interval=retry_interval, monotonic=monotonic
+        )
         self._rng = random.Random()  # noqa: S311 - poll jitter, not cryptography
         self._closed = False
 

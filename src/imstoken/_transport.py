@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -37,6 +41,81 @@ def _headers(response: httpx.Response) -> dict[str, str]:
     return {key.lower(): value for key, value in response.headers.items()}
 
 
+def _out_of_time(url: str, budget: float) -> TokenRequestError:
+    return TokenRequestError(
+        f"token endpoint timed out (no complete answer within {budget:.2f}s): {url}",
+        retryable=True,
+        error="network_error",
+    )
+
+
+# Each attempt gets a connection of its own: a retry after a failure may reach another backend
+# behind the load balancer, and the sync watchdog below always sees the socket it must cut.
+_LIMITS = httpx.Limits(max_keepalive_connections=0)
+_NEW_CONNECTION_EVENTS = frozenset(
+    {
+        "connection.connect_tcp.complete",
+        "connection.connect_unix_socket.complete",
+        "connection.start_tls.complete",
+    }
+)
+
+
+class _Watchdog:
+    """Cuts the connection of one sync attempt when its budget runs out.
+
+    httpx's timeouts apply to each socket operation: a server that trickles its status line and
+    headers a byte at a time never trips them, and a blocking read cannot be cancelled. Shutting
+    the socket down from a timer thread ends that read at once. The socket comes from httpcore's
+    ``trace`` extension when the connection is made (a reused keep-alive connection of a client
+    the caller passed in is not seen: it keeps the per-read timeouts only).
+    """
+
+    def __init__(self, budget: float) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self.fired = False
+        self._timer = threading.Timer(budget, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event not in _NEW_CONNECTION_EVENTS:
+            return
+        try:
+            stream = info.get("return_value")
+            found = stream.get_extra_info("socket") if stream is not None else None
+        except Exception:  # noqa: BLE001 - a transport without sockets: nothing to watch
+            return
+        if not isinstance(found, socket.socket):
+            return
+        with self._lock:
+            self._socket = found
+            fired = self.fired
+        if fired:
+            self._shutdown(found)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            found = self._socket
+        self._shutdown(found)
+
+    @staticmethod
+    def _shutdown(found: socket.socket | None) -> None:
+        if found is not None:
+            try:
+                found.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the attempt ended by itself
+
+
 def _too_large(url: str) -> TokenRequestError:
     return TokenRequestError(
         f"token endpoint sent more than {MAX_BODY_BYTES} bytes: {url}", retryable=False
@@ -47,6 +126,7 @@ def new_sync_client(timeout: float) -> httpx.Client:
     """An httpx client for token requests: no redirects, explicit timeouts, no env proxies off."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
+        limits=_LIMITS,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
@@ -56,6 +136,7 @@ def new_async_client(timeout: float) -> httpx.AsyncClient:
     """The asyncio twin of :func:`new_sync_client`."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
+        limits=_LIMITS,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
@@ -65,13 +146,15 @@ def send_sync(client: httpx.Client, request: TokenRequest, budget: float) -> Raw
     """Send one attempt; never take longer than ``budget`` seconds, even for a slow trickle."""
     started = time.monotonic()
     timeout = httpx.Timeout(max(budget, 0.001))
+    watchdog = _Watchdog(max(budget, 0.001))
     try:
-        with client.stream(
+        with watchdog, client.stream(
             request.method,
             request.url,
             data=dict(request.form),
             headers=dict(request.headers),
             timeout=timeout,
+            extensions={"trace": watchdog.trace},
         ) as response:
             chunks: list[bytes] = []
             size = 0
@@ -86,6 +169,8 @@ def send_sync(client: httpx.Client, request: TokenRequest, budget: float) -> Raw
     except TokenRequestError:
         raise
     except (httpx.HTTPError, OSError) as exc:
+        if watchdog.fired:
+            raise _out_of_time(request.url, budget) from None
         raise _network_error(exc, request.url) from None
 
 

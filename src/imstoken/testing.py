@@ -20,11 +20,14 @@ import base64
 import collections
 import json
 import secrets
+import socket
+import struct
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -49,6 +52,8 @@ __all__ = [
     "generate_private_key",
     "local_ims",
     "local_oauth",
+    "register_secret",
+    "registered_secrets",
 ]
 
 OAUTH_PATHS = ("/ims/token/v3", "/ims/token/v2")
@@ -58,6 +63,35 @@ JWT_PATHS = ("/ims/exchange/jwt", "/ims/exchange/jwt/")
 def clear_memory_cache() -> None:
     """Forget every token cached in this process (use between tests)."""
     _memory.clear()
+
+
+_secrets_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Note a value that must never show in logs, errors or reprs (for a test suite's leak scan).
+
+    A PEM private key also registers each of its body lines: any one of them is a leak. The
+    local IMS registers what it knows: client secrets, private keys and the passphrases of keys
+    it generates, the tokens it issues and the assertions it receives.
+    """
+    if not value:
+        return
+    found = {value}
+    if "-----BEGIN" in value:
+        for raw_line in value.replace("\\n", "\n").splitlines():
+            line = raw_line.strip()
+            if line and "-----" not in line and ":" not in line:
+                found.add(line)
+    with _secrets_lock:
+        _secrets.update(found)
+
+
+def registered_secrets() -> frozenset[str]:
+    """Every value passed to :func:`register_secret` in this process so far."""
+    with _secrets_lock:
+        return frozenset(_secrets)
 
 
 def generate_private_key(kind: str = "RSA", *, passphrase: str | None = None) -> str:
@@ -72,9 +106,12 @@ def generate_private_key(kind: str = "RSA", *, passphrase: str | None = None) ->
         if passphrase
         else serialization.NoEncryption()
     )
-    return key.private_bytes(
+    pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     ).decode()
+    register_secret(pem)
+    register_secret(passphrase)
+    return pem
 
 
 def _public_pem(private_pem: str, passphrase: str | None = None) -> str:
@@ -153,6 +190,9 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     endpoint: str | None = None  # "oauth", "jwt" or None for both
     drop: bool = False  # close the connection without an answer
+    reset: bool = False  # send the head and half the body, then reset the connection (RST)
+    trickle: float = 0.0  # seconds between single bytes of the answer (a slow trickle)
+    trickle_head: bool = True  # trickle the status line and headers too, not only the body
 
     def payload(self) -> bytes:
         """The body as bytes (a mapping is sent as JSON)."""
@@ -202,6 +242,7 @@ class LocalIMS:
         self._thread: threading.Thread | None = None
         self._gate = threading.Event()
         self._gate.set()
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -225,6 +266,7 @@ class LocalIMS:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self._stopping.set()
         self._gate.set()
         if self._thread is not None:
             self._server.shutdown()
@@ -275,6 +317,8 @@ class LocalIMS:
         )
         with self._lock:
             self._credentials[credential.client_id] = credential
+        register_secret(credential.client_secret)
+        register_secret(credential.private_key)
         return credential
 
     def remove_credential(self, client_id: str) -> None:
@@ -367,6 +411,7 @@ class LocalIMS:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        register_secret(form.get("jwt_token"))
         with self._lock:
             self._counts[endpoint] += 1
             self.requests.append(
@@ -405,7 +450,49 @@ class LocalIMS:
             headers["Retry-After"] = fault.retry_after
         body = fault.payload()
         content_type = "application/json" if body[:1] in (b"{", b"[") else "text/html"
+        if fault.reset or fault.trickle:
+            self._raw_reply(handler, fault, body, headers, content_type)
+            return
         self._reply(handler, fault.status, body, headers, content_type)
+
+    def _raw_reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        fault: Fault,
+        body: bytes,
+        headers: Mapping[str, str],
+        content_type: str,
+    ) -> None:
+        """Write the answer by hand: cut off mid-body (``reset``) or byte by byte (``trickle``)."""
+        try:
+            phrase = HTTPStatus(fault.status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        lines = [
+            f"HTTP/1.1 {fault.status} {phrase}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            f"x-debug-id: {uuid.uuid4()}",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        handler.close_connection = True
+        connection = handler.connection
+        try:
+            if fault.reset:
+                connection.sendall(head + body[: len(body) // 2])
+                # Linger 0: close() sends a TCP RST instead of an orderly FIN.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+                return
+            if not fault.trickle_head:
+                connection.sendall(head)
+            for byte in (head + body if fault.trickle_head else body):
+                if self._stopping.wait(fault.trickle):
+                    return
+                connection.sendall(bytes((byte,)))
+        except OSError:
+            return  # the client gave up: that is the point of the exercise
 
     def _error(
         self, handler: BaseHTTPRequestHandler, status: int, error: str, description: str
@@ -433,6 +520,8 @@ class LocalIMS:
             ).encode()
         )
         token = f"{header}.{payload}.{_b64(secrets.token_bytes(32))}"
+        register_secret(token)
+        register_secret(token.rsplit(".", 1)[1])  # the signature alone is a leak too
         with self._lock:
             self.issued.append(token)
         return token

@@ -1,0 +1,448 @@
+"""Session-wide secret-leak scan, a pytest plugin (``pytest_plugins = [..., "tests.leakscan"]``).
+
+Across the whole test session it records
+
+- every log record of the ``imstoken``, ``httpx`` and ``httpcore`` loggers, at *every* level:
+  those loggers are made to create all records, and they pass on to their handlers exactly the
+  records they passed before (``caplog`` and its friends see no difference); plus any other
+  record that reaches the root logger;
+- every ``ImsTokenError`` created: ``str``, ``repr``, the formatted traceback, and the ``str``
+  and ``repr`` of every exception chained to it (a suppressed context included);
+- ``repr`` and ``str`` of every public object created: providers, tokens, settings, backends,
+  token requests, cache entries, secrets, signing keys, the local servers' credentials;
+- the exception and report text of every failed test.
+
+At the end it searches all of it for every value registered with
+:func:`imstoken.testing.register_secret` (the local servers register client secrets,
+private-key PEM lines, passphrases, issued tokens and received assertions) and fails the session
+if one shows. Its report names where a secret was found and never prints the secret itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import re
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+LOGGER_FAMILIES = ("imstoken", "httpx", "httpcore")
+# Shorter values are not scanned: they would match by chance (and real secrets are longer).
+MIN_SECRET_LENGTH = 8
+
+# Secrets made only of these characters (base64, base64url, JWTs, PEM lines, most client
+# secrets) are found through an index; the rest by plain substring search.
+_ALPHABET = "A-Za-z0-9+/=_.~-"
+_LONG = 32  # a secret at least this long is indexed
+_PROBE = 12  # by windows of this many characters
+_STEP = _LONG - _PROBE + 1  # sampled this far apart in the text: every occurrence is hit
+_LONG_RUN = re.compile(f"[{_ALPHABET}]{{{_LONG},}}")
+_IN_ALPHABET = re.compile(f"[{_ALPHABET}]+")
+_ANY_RUN = re.compile(f"[{_ALPHABET}]{{24,}}")
+
+_STANDARD_RECORD_KEYS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 1, "x", (), None))
+) | {"message", "asctime", "taskName", "_leakscan_seen"}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One registered secret found in one recorded text."""
+
+    hint: str  # the first characters and the length, never the secret
+    where: str  # which test, and which kind of text
+    context: str  # the text around it, the secret masked
+
+    def __str__(self) -> str:
+        return f"{self.hint} in {self.where}: ...{self.context}..."
+
+
+def _hint(secret: str) -> str:
+    return f"{secret[:4]}...({len(secret)} chars)"
+
+
+def _context(text: str, start: int, secret: str) -> str:
+    before = text[max(0, start - 60) : start]
+    after = text[start + len(secret) : start + len(secret) + 60]
+    shown = f"{before}<SECRET>{after}".replace("\n", "\\n")
+    # Other long opaque values in the context could be secrets too: shorten them.
+    return _ANY_RUN.sub(lambda match: match.group()[:4] + "...", shown)
+
+
+def _finding(secret: str, where: str, text: str, at: int) -> Finding:
+    return Finding(_hint(secret), where, _context(text, at, secret))
+
+
+def _render_exception(error: BaseException) -> list[str]:
+    texts = ["".join(traceback.format_exception(error))]
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts += [str(current), repr(current)]
+        current = current.__cause__ or current.__context__
+    return texts
+
+
+class LeakScanner:
+    """Collects text from logs, exceptions and reprs; finds registered secrets in it."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}  # text -> where it was first seen
+        self.where = "session"
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._pending: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ recording
+
+    def add(self, kind: str, text: str) -> None:
+        """Record one piece of text seen during the current test."""
+        self.counts[kind] += 1
+        if text and text not in self.texts:
+            with self._lock:
+                self.texts.setdefault(text, f"{self.where} [{kind}]")
+
+    def record_log(self, record: logging.LogRecord) -> None:
+        """Record a log record: message, exception, stack and any ``extra`` attributes."""
+        kind = f"log {record.name} {record.levelname}"
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string still shows its parts
+            message = f"{record.msg!r} % {record.args!r}"
+        parts = [message]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts += _render_exception(record.exc_info[1])
+        if record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(record.stack_info)
+        parts += [
+            f"{key}={value!r}"
+            for key, value in vars(record).items()
+            if key not in _STANDARD_RECORD_KEYS
+        ]
+        self.add(kind, "\n".join(parts))
+
+    def track(self, kind: str, obj: object) -> None:
+        """Remember an object; its text is taken at the end of the test (when it is complete)."""
+        self._pending.append((kind, obj))
+
+    def flush(self) -> None:
+        """Render what :meth:`track` remembered, and let go of the objects."""
+        pending, self._pending = self._pending, []
+        seen: set[int] = set()
+        for kind, obj in pending:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            try:
+                if isinstance(obj, BaseException):
+                    texts = _render_exception(obj)
+                else:
+                    texts = [repr(obj), str(obj)]
+            except Exception as error:  # a repr that fails is not a leak
+                texts = [f"<{kind}: repr failed: {type(error).__name__}>"]
+            for text in texts:
+                self.add(kind, text)
+
+    # ------------------------------------------------------------------ scanning
+
+    def scan(self, secrets: Iterable[str]) -> list[Finding]:
+        """Every (secret, text) pair where a registered secret shows; at most one per secret."""
+        self.flush()
+        usable = {secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH}
+        index: dict[str, list[tuple[int, str]]] = {}
+        plain: list[str] = []
+        for secret in usable:
+            if len(secret) >= _LONG and _IN_ALPHABET.fullmatch(secret):
+                for offset in range(_STEP):
+                    index.setdefault(secret[offset : offset + _PROBE], []).append(
+                        (offset, secret)
+                    )
+            else:
+                plain.append(secret)
+        found: dict[str, Finding] = {}
+        for text, where in self.texts.items():
+            for match in _LONG_RUN.finditer(text):
+                start, end = match.span()
+                for probe in range(start, end - _PROBE + 1, _STEP):
+                    for offset, secret in index.get(text[probe : probe + _PROBE], ()):
+                        at = probe - offset
+                        if secret not in found and at >= start and text.startswith(secret, at):
+                            found[secret] = _finding(secret, where, text, at)
+            for secret in plain:
+                if secret not in found:
+                    at = text.find(secret)
+                    if at >= 0:
+                        found[secret] = _finding(secret, where, text, at)
+        return list(found.values())
+
+
+# ---------------------------------------------------------------------- wiring into the process
+
+
+class _RootTap(logging.Handler):
+    """Records what reaches the root logger from loggers this plugin did not patch."""
+
+    def __init__(self, scanner: LeakScanner) -> None:
+        super().__init__(level=0)
+        self.scanner = scanner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "_leakscan_seen", False):
+            self.scanner.record_log(record)
+
+
+class _Installation:
+    """Everything patched into the process, so it can be put back."""
+
+    def __init__(self, scanner: LeakScanner) -> None:
+        self.scanner = scanner
+        self.undo: list[Callable[[], None]] = []
+        self.loggers: set[str] = set()
+        self.tap = _RootTap(scanner)
+
+    def install(self) -> None:
+        logging.getLogger().addHandler(self.tap)
+        self.undo.append(lambda: logging.getLogger().removeHandler(self.tap))
+        self.patch_loggers()
+        self.patch_classes()
+
+    def uninstall(self) -> None:
+        while self.undo:
+            self.undo.pop()()
+
+    def patch_loggers(self) -> None:
+        """Make every logger of the families create all records (new loggers too: call again)."""
+        names = [
+            name
+            for name, logger in list(logging.root.manager.loggerDict.items())
+            if isinstance(logger, logging.Logger)
+            and any(name == family or name.startswith(family + ".") for family in LOGGER_FAMILIES)
+        ]
+        for family in LOGGER_FAMILIES:
+            if family not in names:
+                logging.getLogger(family)
+                names.append(family)
+        for name in names:
+            if name not in self.loggers:
+                self.loggers.add(name)
+                self._patch_logger(logging.getLogger(name))
+
+    def _patch_logger(self, logger: logging.Logger) -> None:
+        scanner = self.scanner
+        enabled = logger.isEnabledFor  # the class's method, bound: the real decision
+        handle = logger.handle
+
+        def is_enabled_for(level: int) -> bool:
+            return True  # so that a record is made at every level, and recorded
+
+        def handle_and_pass_on(record: logging.LogRecord) -> None:
+            scanner.record_log(record)
+            record._leakscan_seen = True
+            if enabled(record.levelno):
+                handle(record)
+
+        logger.isEnabledFor = is_enabled_for  # type: ignore[method-assign]
+        logger.handle = handle_and_pass_on  # type: ignore[method-assign]
+
+        def undo() -> None:
+            del logger.isEnabledFor
+            del logger.handle
+
+        self.undo.append(undo)
+
+    def patch_classes(self) -> None:
+        import imstoken
+        from imstoken import _adobe, _config, _keys, _policy, _requests_auth, _standard, _wire
+        from imstoken import testing as imstoken_testing
+
+        tracked: list[tuple[type[Any], str]] = [
+            (imstoken.ImsTokenError, "exception"),
+            (imstoken.TokenProvider, "repr TokenProvider"),
+            (imstoken.Token, "repr Token"),
+            (imstoken.Secret, "repr Secret"),
+            (_config.Settings, "repr Settings"),
+            (_policy.Entry, "repr Entry"),
+            (_wire.TokenRequest, "repr TokenRequest"),
+            (_keys.SigningKey, "repr SigningKey"),
+            (_adobe.AdobeOAuthBackend, "repr AdobeOAuthBackend"),
+            (_adobe.AdobeJWTBackend, "repr AdobeJWTBackend"),
+            (_standard.StandardClientCredentialsBackend, "repr StandardClientCredentialsBackend"),
+            (_standard.StandardJWTBearerBackend, "repr StandardJWTBearerBackend"),
+            (_standard.ClientAuthentication, "repr ClientAuthentication"),
+            (_requests_auth.RequestsAuth, "repr RequestsAuth"),
+            (imstoken_testing.Credential, "repr Credential"),
+            (imstoken_testing.OAuthClient, "repr OAuthClient"),
+        ]
+        for cls, kind in tracked:
+            self._wrap_init(cls, kind, None)
+        # The standard-profile server does not register its secrets itself: do it for it.
+        self._wrap_init(imstoken_testing.OAuthClient, None, _register_oauth_client)
+        self._wrap_init(imstoken_testing.LocalOAuthServer, None, _remember_server)
+
+    def _wrap_init(
+        self, cls: type[Any], kind: str | None, after: Callable[[Any], None] | None
+    ) -> None:
+        scanner = self.scanner
+        had_own = "__init__" in vars(cls)
+        original = cls.__init__
+
+        @functools.wraps(original)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if kind is not None:
+                scanner.track(kind, self)
+            if after is not None:
+                after(self)
+
+        cls.__init__ = __init__
+
+        def undo() -> None:
+            if had_own:
+                cls.__init__ = original
+            else:
+                del cls.__init__
+
+        self.undo.append(undo)
+
+
+_servers: list[Any] = []
+
+
+def _register_oauth_client(client: Any) -> None:
+    from imstoken._standard import basic_authorization
+    from imstoken.testing import register_secret
+
+    register_secret(client.client_secret)
+    register_secret(client.private_key)
+    if client.client_secret:
+        # The Authorization header of client_secret_basic carries the secret base64-encoded.
+        register_secret(basic_authorization(client.client_id, client.client_secret))
+
+
+def _remember_server(server: Any) -> None:
+    _servers.append(server)
+
+
+def _register_server_secrets() -> None:
+    from imstoken.testing import register_secret
+
+    servers, _servers[:] = list(_servers), []
+    for server in servers:
+        for token in list(server.issued):
+            register_secret(token)
+        for request in list(server.requests):
+            form = getattr(request, "form", {}) or {}
+            for name in ("assertion", "client_assertion"):
+                register_secret(form.get(name))
+
+
+# ---------------------------------------------------------------------- pytest hooks
+
+_installation: _Installation | None = None
+_findings: list[Finding] = []
+_secrets_scanned = 0
+
+
+def active_scanner() -> LeakScanner | None:
+    """The scanner of this session (None when the plugin is not installed)."""
+    return _installation.scanner if _installation is not None else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _installation
+    if _installation is None:
+        _installation = _Installation(LeakScanner())
+        _installation.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _installation
+    if _installation is not None:
+        _installation.uninstall()
+        _installation = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    installation = _installation
+    if installation is None:
+        return (yield)
+    installation.patch_loggers()  # loggers created since (httpcore makes some lazily)
+    installation.scanner.flush()  # what was made between tests belongs to nobody in particular
+    installation.scanner.where = item.nodeid
+    try:
+        return (yield)
+    finally:
+        installation.scanner.flush()
+        _register_server_secrets()
+        installation.scanner.where = "between tests"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    scanner = active_scanner()
+    if scanner is not None:
+        if call.excinfo is not None:
+            for text in _render_exception(call.excinfo.value):
+                scanner.add(f"reported exception ({call.when})", text)
+        if report.failed:
+            scanner.add(f"failure report ({call.when})", report.longreprtext)
+    return report
+
+
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector,
+    call: pytest.CallInfo[Any],
+    report: pytest.CollectReport | pytest.TestReport,
+) -> None:
+    scanner = active_scanner()
+    if scanner is not None:
+        scanner.add("interactive exception", report.longreprtext)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _secrets_scanned
+    scanner = active_scanner()
+    if scanner is None:
+        return
+    from imstoken.testing import registered_secrets
+
+    _register_server_secrets()
+    secrets = registered_secrets()
+    _secrets_scanned = len(secrets)
+    _findings[:] = scanner.scan(secrets)
+    if _findings and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    scanner = active_scanner()
+    if scanner is None:
+        return
+    counts = scanner.counts
+    logs = sum(value for key, value in counts.items() if key.startswith("log "))
+    exceptions = sum(value for key, value in counts.items() if "exception" in key)
+    objects = sum(value for key, value in counts.items() if key.startswith("repr "))
+    summary = (
+        f"leak scan: {len(_findings)} of {_secrets_scanned} registered secrets found in "
+        f"{len(scanner.texts)} distinct texts ({logs} log records, {exceptions} exception "
+        f"texts, {objects} object reprs)"
+    )
+    if _findings:
+        terminalreporter.write_sep("=", "SECRET LEAK", red=True, bold=True)
+        for finding in _findings:
+            terminalreporter.write_line(str(finding), red=True)
+        terminalreporter.write_line(summary, red=True, bold=True)
+    else:
+        terminalreporter.write_line(summary)
