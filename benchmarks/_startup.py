@@ -152,8 +152,3 @@ def import_cost(rounds: int) -> ImportCost:
         theirs.append(b)
         ratios.append(a / b)
     return ImportCost(median(ours), median(theirs), median(ratios), modules)
-
-
-def describe(value: Any) -> str:
-    """A short repr for notes."""
-    return str(value)
