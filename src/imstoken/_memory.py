@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from cachetools import LRUCache
@@ -18,7 +19,7 @@ from ._policy import Entry
 class Slot:
     """Token and single-flight state for one cache key. ``lock`` is never held across I/O."""
 
-    __slots__ = ("entry", "inflight", "key", "lock", "next_attempt_at")
+    __slots__ = ("__weakref__", "entry", "inflight", "key", "lock", "next_attempt_at")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -29,8 +30,11 @@ class Slot:
 
 
 _registry_lock = threading.Lock()
-# Bounded so that a process minting tokens for ever-new credentials cannot grow without limit.
+# Bounded so that a process minting tokens for ever-new credentials cannot grow without limit;
+# the most recently used slots stay even when no provider holds them (a provider per request).
 _slots: LRUCache[str, Slot] = LRUCache(maxsize=4096)
+# Every slot some provider still holds, so an LRU eviction never splits one credential in two.
+_live: weakref.WeakValueDictionary[str, Slot] = weakref.WeakValueDictionary()
 
 
 def slot_for(key: str) -> Slot:
@@ -38,7 +42,11 @@ def slot_for(key: str) -> Slot:
     with _registry_lock:
         slot = _slots.get(key)
         if slot is None:
-            slot = _slots[key] = Slot(key)
+            slot = _live.get(key)
+            if slot is None:
+                slot = Slot(key)
+                _live[key] = slot
+            _slots[key] = slot
         return slot
 
 
@@ -60,7 +68,8 @@ def refresh_executor() -> ThreadPoolExecutor:
 def clear() -> None:
     """Forget every cached token in this process (tests, or after rotating credentials)."""
     with _registry_lock:
-        for slot in _slots.values():
+        # Slots stay registered: providers holding them must keep sharing with new ones.
+        for slot in list(_live.values()):
             with slot.lock:
                 slot.entry = None
                 slot.next_attempt_at = 0.0
@@ -72,7 +81,7 @@ def _after_fork_in_child() -> None:
     global _registry_lock, _executor
     _registry_lock = threading.Lock()
     _executor = None
-    for slot in list(_slots.values()):
+    for slot in list(_live.values()):
         slot.lock = threading.Lock()
         slot.inflight = None
 

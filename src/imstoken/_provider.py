@@ -353,8 +353,10 @@ class TokenProvider(httpx.Auth):
         return future
 
     def _wait_limit(self) -> float:
-        # The leader gives up at its deadline; allow one more attempt's timeout and the lock.
-        return 2 * self._deadline + self._timeout
+        # A safety net only: the leader gives up by itself at its deadline, after waiting at most
+        # the cross-process lock's wait. Waiters allow for both, and a margin.
+        lock_wait = self._shared_lock_times()[1] if self._shared is not None else 0.0
+        return lock_wait + self._deadline + self._timeout + 1.0
 
     # ------------------------------------------------------------------ sync path
 
@@ -637,7 +639,21 @@ class TokenProvider(httpx.Auth):
         # Another host's clock may run a little ahead of ours: its token is not "from the
         # future" (which is_fresh treats as a clock that went back), it is simply new.
         entry = self._make_entry(token, min(obtained_at, now))
-        return entry if entry.is_fresh(now) else None
+        if not entry.is_fresh(now):
+            return None
+        if logger.isEnabledFor(logging.INFO):
+            # So every process's log shows which credential it uses, not only the fetcher's.
+            logger.info(
+                "imstoken: using %s token from the shared cache, expires in %.0f s",
+                token.credential,
+                token.expires_at - now,
+                extra={
+                    "imstoken_credential": token.credential,
+                    "imstoken_outcome": "shared",
+                    "imstoken_expires_at": token.expires_at,
+                },
+            )
+        return entry
 
     def _shared_lock_times(self) -> tuple[float, float]:
         """(expiry, wait) of the cross-process refresh lock.
