@@ -31,16 +31,35 @@ class HerdResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _release_when(server: TokenServer, ready: Callable[[], bool], settle: float) -> threading.Thread:
+STUCK = 0.25  # no new caller for this long while a request is held: the rest cannot start
+
+
+def _release_when(
+    server: TokenServer, entered: Callable[[], int], callers: int, settle: float
+) -> threading.Thread:
+    """A thread that resumes the endpoint once every caller waits on the first request.
+
+    A library that blocks the event loop on the network keeps the other tasks from starting
+    while the endpoint is held: then the endpoint is released once no caller has started for
+    a while, and the library pays for it in the "served after" time, not with a deadlock.
+    """
+
     def watch() -> None:
         deadline = time.monotonic() + WAIT_LIMIT
-        while not (ready() and server.count() >= 1) and time.monotonic() < deadline:
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now_entered = entered()
+            if now_entered != seen:
+                seen, since = now_entered, time.monotonic()
+            if server.count() >= 1 and (
+                now_entered >= callers or time.monotonic() - since > STUCK
+            ):
+                time.sleep(settle)  # lets stragglers pile up: not needed for a correct library
+                break
             time.sleep(0.001)
-        time.sleep(settle)  # lets stragglers pile up: not needed for a correct library
         server.resume()
 
-    watchdog = threading.Thread(target=watch, name="herd-release", daemon=True)
-    return watchdog
+    return threading.Thread(target=watch, name="herd-release", daemon=True)
 
 
 def herd_threads(
@@ -68,7 +87,7 @@ def herd_threads(
         with lock:
             tokens.append(token)
 
-    watchdog = _release_when(server, lambda: entered[0] == callers, settle)
+    watchdog = _release_when(server, lambda: entered[0], callers, settle)
     threads = [threading.Thread(target=call, daemon=True) for _ in range(callers)]
     try:
         for thread in threads:
@@ -106,7 +125,7 @@ def herd_tasks(
             return None
 
     async def main() -> tuple[list[str | None], float]:
-        watchdog = _release_when(server, lambda: started[0] == callers, settle)
+        watchdog = _release_when(server, lambda: started[0], callers, settle)
         watchdog.start()
         tasks = [asyncio.ensure_future(call()) for _ in range(callers)]
         await asyncio.to_thread(watchdog.join, WAIT_LIMIT + settle + 1)
@@ -168,7 +187,7 @@ def herd_mixed(
         await asyncio.gather(*(one() for _ in range(tasks)))
         await subject.aclose()
 
-    watchdog = _release_when(server, lambda: entered[0] == threads + tasks, settle)
+    watchdog = _release_when(server, lambda: entered[0], threads + tasks, settle)
     workers = [threading.Thread(target=call, daemon=True) for _ in range(threads)]
     workers.append(threading.Thread(target=asyncio.run, args=(many(),), daemon=True))
     try:

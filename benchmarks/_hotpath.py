@@ -45,7 +45,9 @@ class CachedToken:
 class NoAuth(httpx.Auth):
     """The baseline flow: hands the request on untouched."""
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         yield request
 
     async def async_auth_flow(

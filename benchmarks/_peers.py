@@ -1,3 +1,4 @@
+# mypy: disable-error-code="no-untyped-call,no-any-return,attr-defined"
 """Peer libraries, measured in the same run when installed (``pip install -e '.[bench]'``).
 
 They all talk RFC 6749 client credentials to one loopback OAuth server (``LocalOAuthServer``
@@ -14,11 +15,14 @@ import asyncio
 import contextlib
 import datetime
 import importlib.metadata
+import json
+import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -30,11 +34,41 @@ SCOPE = "read write"
 SECRET = "bench-secret-0123456789"
 
 
+async def _apost(url: str, form: dict[str, str]) -> dict[str, Any]:
+    """POST a form over a new asyncio connection and return the JSON answer.
+
+    The peers' own async transports are aiohttp; httpx's pool would stand in badly, as a
+    thousand requests queued in httpcore's pool take it tens of seconds to hand out.
+    """
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        body = urlencode(form).encode()
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    if status_line.split()[1] != b"200":
+        raise RuntimeError(f"token endpoint answered {status_line.decode()}")
+    payload: dict[str, Any] = json.loads(rest.partition(b"\r\n\r\n")[2])
+    return payload
+
+
 class PeerServer(LocalOAuthServer):
     """``LocalOAuthServer`` with latency, and the lookups the stall benchmark needs."""
 
     def __init__(self, *, latency: float, token_lifetime: float = 3600.0) -> None:
         super().__init__(token_lifetime=token_lifetime)
+        # Herds of libraries without single-flight open many connections at once: a deeper
+        # accept queue than socketserver's 5, so they are counted, not reset.
+        self._server.socket.listen(1024)
         self.latency = latency
         self._expiries: dict[str, float] = {}
 
@@ -44,6 +78,10 @@ class PeerServer(LocalOAuthServer):
         body = super()._token_response(record)
         self._expiries[body["access_token"]] = time.time() + float(self.token_lifetime)
         return body
+
+    def __enter__(self) -> PeerServer:
+        self.start()
+        return self
 
     def expiry(self, access_token: str) -> float:
         return self._expiries[access_token]
@@ -94,6 +132,8 @@ class Peer:
 
 
 def _authlib(server: PeerServer, client: OAuthClient) -> Peer:
+    import authlib.deprecate  # noqa: F401 - its "always" filter first, so ours wins below
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth2Client
@@ -110,7 +150,11 @@ def _authlib(server: PeerServer, client: OAuthClient) -> Peer:
         }
 
     def expired() -> dict[str, Any]:
-        return {"access_token": "expired", "token_type": "Bearer", "expires_at": int(time.time()) - 10}
+        return {
+            "access_token": "expired",
+            "token_type": "Bearer",
+            "expires_at": int(time.time()) - 10,
+        }
 
     def make(margin: float | None) -> Subject:
         sync_client = OAuth2Client(token=expired(), **options(margin))
@@ -216,7 +260,7 @@ def _google(server: PeerServer, client: OAuthClient) -> Peer:
     def expiry_of(body: dict[str, Any]) -> datetime.datetime:
         return _helpers.utcnow() + datetime.timedelta(seconds=int(body["expires_in"]))
 
-    class Credentials(google_credentials.Credentials):  # type: ignore[misc]
+    class Credentials(google_credentials.Credentials):
         """google-auth's caching and refresh logic over a client-credentials request."""
 
         def __init__(self) -> None:
@@ -228,15 +272,9 @@ def _google(server: PeerServer, client: OAuthClient) -> Peer:
             self.token = body["access_token"]
             self.expiry = expiry_of(body)
 
-    class AsyncCredentials(_credentials_async.Credentials):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self._http: httpx.AsyncClient | None = None
-
+    class AsyncCredentials(_credentials_async.Credentials):
         async def refresh(self, request: Any) -> None:
-            if self._http is None:
-                self._http = httpx.AsyncClient()
-            body = (await self._http.post(server.token_url, data=form)).json()
+            body = await _apost(server.token_url, form)
             self.token = body["access_token"]
             self.expiry = expiry_of(body)
 
@@ -257,12 +295,7 @@ def _google(server: PeerServer, client: OAuthClient) -> Peer:
             await credentials.before_request(None, "GET", "https://api.example.com/", headers)
             return headers["authorization"].split(" ", 1)[1]
 
-        async def aclose() -> None:
-            credentials = holder.pop("credentials", None)
-            if credentials is not None and credentials._http is not None:
-                await credentials._http.aclose()
-
-        return Subject("google-auth", get, aget, sync_credentials._http.close, aclose)
+        return Subject("google-auth", get, aget, sync_credentials._http.close)
 
     @contextlib.contextmanager
     def patch(margin: float) -> Iterator[None]:
@@ -302,6 +335,7 @@ def _google(server: PeerServer, client: OAuthClient) -> Peer:
 
 
 def _azure(server: PeerServer, client: OAuthClient) -> Peer:
+    logging.getLogger("azure").setLevel(logging.ERROR)  # it logs every failed get_token
     from azure.core.credentials import AccessTokenInfo
     from azure.identity._internal import utils as azure_utils
     from azure.identity._internal.get_token_mixin import GetTokenMixin
@@ -312,7 +346,7 @@ def _azure(server: PeerServer, client: OAuthClient) -> Peer:
     def token_info(body: dict[str, Any]) -> AccessTokenInfo:
         return AccessTokenInfo(body["access_token"], int(time.time()) + int(body["expires_in"]))
 
-    class Credential(GetTokenMixin):  # type: ignore[misc]
+    class Credential(GetTokenMixin):
         """azure-identity's get_token policy over a client-credentials request."""
 
         def __init__(self) -> None:
@@ -327,10 +361,9 @@ def _azure(server: PeerServer, client: OAuthClient) -> Peer:
             self._token = token_info(self._http.post(server.token_url, data=form).json())
             return self._token
 
-    class AsyncCredential(AsyncGetTokenMixin):  # type: ignore[misc]
+    class AsyncCredential(AsyncGetTokenMixin):
         def __init__(self) -> None:
             super().__init__()
-            self._http: httpx.AsyncClient | None = None
             self._token: AccessTokenInfo | None = None
 
         async def _acquire_token_silently(
@@ -339,10 +372,7 @@ def _azure(server: PeerServer, client: OAuthClient) -> Peer:
             return self._token
 
         async def _request_token(self, *scopes: str, **kwargs: Any) -> AccessTokenInfo:
-            if self._http is None:
-                self._http = httpx.AsyncClient()
-            body = (await self._http.post(server.token_url, data=form)).json()
-            self._token = token_info(body)
+            self._token = token_info(await _apost(server.token_url, form))
             return self._token
 
     def make(margin: float | None) -> Subject:
@@ -358,12 +388,7 @@ def _azure(server: PeerServer, client: OAuthClient) -> Peer:
                 async_credential = holder["credential"] = AsyncCredential()
             return str((await async_credential.get_token(SCOPE)).token)
 
-        async def aclose() -> None:
-            async_credential = holder.pop("credential", None)
-            if async_credential is not None and async_credential._http is not None:
-                await async_credential._http.aclose()
-
-        return Subject("azure-identity", get, aget, credential._http.close, aclose)
+        return Subject("azure-identity", get, aget, credential._http.close)
 
     @contextlib.contextmanager
     def patch(margin: float) -> Iterator[None]:
@@ -373,7 +398,10 @@ def _azure(server: PeerServer, client: OAuthClient) -> Peer:
         try:
             yield
         finally:
-            azure_utils.DEFAULT_REFRESH_OFFSET, azure_utils.DEFAULT_TOKEN_REFRESH_RETRY_DELAY = saved
+            (
+                azure_utils.DEFAULT_REFRESH_OFFSET,
+                azure_utils.DEFAULT_TOKEN_REFRESH_RETRY_DELAY,
+            ) = saved
 
     hot_credential = Credential()
     hot_credential.get_token(SCOPE)
@@ -420,12 +448,3 @@ def load_peers(server: PeerServer) -> tuple[list[Peer], dict[str, str]]:
         except Exception as error:
             missing[name] = f"could not be set up ({type(error).__name__}: {error})"
     return peers, missing
-
-
-def run_async(coroutine: Awaitable[Any]) -> Any:
-    """``asyncio.run`` for an awaitable."""
-
-    async def wrapper() -> Any:
-        return await coroutine
-
-    return asyncio.run(wrapper())

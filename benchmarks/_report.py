@@ -6,6 +6,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+DASH = "\N{EN DASH}"  # an empty cell
+TIMES = "\N{MULTIPLICATION SIGN}"
+
 
 @dataclass
 class Row:
@@ -13,10 +16,10 @@ class Row:
 
     section: str
     figure: str
-    floor: str = "–"
-    value: str = "–"
-    ratio: str = "–"
-    target: str = "–"
+    floor: str = DASH
+    value: str = DASH
+    ratio: str = DASH
+    target: str = DASH
     ok: bool | None = None  # None: information only, or skipped
     note: str = ""
 
@@ -48,7 +51,7 @@ def ms(seconds: float) -> str:
 
 def times(ratio: float) -> str:
     """A ratio as text."""
-    return "n/a" if math.isnan(ratio) else f"{ratio:.2f}×"
+    return "n/a" if math.isnan(ratio) else f"{ratio:.2f}{TIMES}"
 
 
 def skipped(section: str, figure: str, target: str, reason: str) -> Row:

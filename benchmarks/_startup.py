@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import imstoken
@@ -73,18 +74,14 @@ def cold_start(cred: Credential, credential: str, rounds: int) -> ColdStart:
         request = backend.build_request(time.time())
         signings.append(time.perf_counter() - began)
 
-        def floor() -> None:
+        for step in ("floor", "figure") if index % 2 == 0 else ("figure", "floor"):
             began = time.perf_counter()
-            _post(request.url, dict(request.form), dict(request.headers))
-            floors.append(time.perf_counter() - began)
-
-        def figure() -> None:
-            began = time.perf_counter()
-            provider.get_token()
-            firsts.append(time.perf_counter() - began)
-
-        for step in (floor, figure) if index % 2 == 0 else (figure, floor):
-            step()
+            if step == "floor":
+                _post(request.url, dict(request.form), dict(request.headers))
+                floors.append(time.perf_counter() - began)
+            else:
+                provider.get_token()
+                firsts.append(time.perf_counter() - began)
         provider.close()
         began = time.perf_counter()
         new_sync_client(10.0).close()
@@ -99,12 +96,13 @@ _TIMED_IMPORT = (
 )
 
 
-def _timed_import(statement: str) -> float:
+def _timed_import(statement: str, env: dict[str, str] | None = None) -> float:
     output = subprocess.run(
         [sys.executable, "-c", _TIMED_IMPORT.format(statement=statement)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     ).stdout
     return float(output.strip().splitlines()[-1])
 
@@ -141,14 +139,21 @@ def import_cost(rounds: int) -> ImportCost:
     ours: list[float] = []
     theirs: list[float] = []
     ratios: list[float] = []
-    for index in range(rounds):
-        if index % 2 == 0:
-            a = _timed_import("import imstoken")
-            b = _timed_import(deps_statement)
-        else:
-            b = _timed_import(deps_statement)
-            a = _timed_import("import imstoken")
-        ours.append(a)
-        theirs.append(b)
-        ratios.append(a / b)
+    with tempfile.TemporaryDirectory(prefix="imstoken-bench-pycache-") as pycache:
+        # Both sides from cached bytecode, as after ``pip install`` (an editable checkout run
+        # with PYTHONDONTWRITEBYTECODE would otherwise compile imstoken on every import).
+        env = {**os.environ, "PYTHONPYCACHEPREFIX": pycache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        _timed_import("import imstoken", env)
+        _timed_import(deps_statement, env)
+        for index in range(rounds):
+            if index % 2 == 0:
+                a = _timed_import("import imstoken", env)
+                b = _timed_import(deps_statement, env)
+            else:
+                b = _timed_import(deps_statement, env)
+                a = _timed_import("import imstoken", env)
+            ours.append(a)
+            theirs.append(b)
+            ratios.append(a / b)
     return ImportCost(median(ours), median(theirs), median(ratios), modules)

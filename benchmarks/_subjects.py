@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +43,10 @@ class Subject:
 class IMS(LocalIMS):
     """``LocalIMS`` with the lookups the stall benchmark needs."""
 
+    def __enter__(self) -> IMS:
+        self.start()
+        return self
+
     def request_times(self) -> list[float]:
         with self._lock:
             return [request.at for request in self.requests]
@@ -74,8 +77,3 @@ def imstoken_subject(
         aclose=provider.aclose,
     )
     return subject, provider
-
-
-def server_now() -> float:
-    """The clock both the servers and the checks use."""
-    return time.time()

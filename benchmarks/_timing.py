@@ -22,6 +22,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def _calibrate_sync(case: SyncCase, batch: float) -> int:
+    case()  # a first call may fetch a token or build a client: not what is measured
     number = 1
     while True:
         elapsed = timeit.timeit(case, number=number)
@@ -59,6 +60,7 @@ async def async_rounds(
     """Like :func:`sync_rounds`, for coroutine functions awaited in a loop (in one event loop)."""
     numbers: dict[str, int] = {}
     for name, case in cases.items():
+        await case()  # a first call may fetch a token or build a client: not what is measured
         number = 1
         while True:
             elapsed = await _run_async(case, number)

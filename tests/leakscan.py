@@ -25,6 +25,7 @@ import functools
 import logging
 import re
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -163,9 +164,7 @@ class LeakScanner:
         for secret in usable:
             if len(secret) >= _LONG and _IN_ALPHABET.fullmatch(secret):
                 for offset in range(_STEP):
-                    index.setdefault(secret[offset : offset + _PROBE], []).append(
-                        (offset, secret)
-                    )
+                    index.setdefault(secret[offset : offset + _PROBE], []).append((offset, secret))
             else:
                 plain.append(secret)
         found: dict[str, Finding] = {}
@@ -325,7 +324,7 @@ def _register_oauth_client(client: Any) -> None:
     register_secret(client.private_key)
     if client.client_secret:
         # The Authorization header of client_secret_basic carries the secret base64-encoded.
-        register_secret(basic_authorization(client.client_id, client.client_secret))
+        register_secret(basic_authorization(client.client_id, client.client_secret).split()[-1])
 
 
 def _remember_server(server: Any) -> None:
@@ -350,6 +349,7 @@ def _register_server_secrets() -> None:
 _installation: _Installation | None = None
 _findings: list[Finding] = []
 _secrets_scanned = 0
+_scan_seconds = 0.0
 
 
 def active_scanner() -> LeakScanner | None:
@@ -412,7 +412,7 @@ def pytest_exception_interact(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    global _secrets_scanned
+    global _secrets_scanned, _scan_seconds
     scanner = active_scanner()
     if scanner is None:
         return
@@ -421,7 +421,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _register_server_secrets()
     secrets = registered_secrets()
     _secrets_scanned = len(secrets)
+    started = time.perf_counter()
     _findings[:] = scanner.scan(secrets)
+    _scan_seconds = time.perf_counter() - started
     if _findings and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -437,7 +439,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     summary = (
         f"leak scan: {len(_findings)} of {_secrets_scanned} registered secrets found in "
         f"{len(scanner.texts)} distinct texts ({logs} log records, {exceptions} exception "
-        f"texts, {objects} object reprs)"
+        f"texts, {objects} object reprs) in {_scan_seconds:.2f}s"
     )
     if _findings:
         terminalreporter.write_sep("=", "SECRET LEAK", red=True, bold=True)

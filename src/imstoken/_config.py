@@ -210,7 +210,10 @@ def _as_seconds(key: str, value: Any, *, minimum: float, maximum: float) -> floa
             raise _error(key, "must be a number of seconds") from None
     if not isinstance(value, int | float):
         raise _error(key, f"must be a number of seconds, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (TOML and JSON allow them)
+        number = math.inf
     if not math.isfinite(number) or not minimum <= number <= maximum:
         raise _error(key, f"must be between {minimum:g} and {maximum:g} seconds")
     return number
@@ -316,7 +319,7 @@ def _private_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningKey
     if path_value is not None:
         if not isinstance(path_value, str | os.PathLike):
             raise _error("private_key_path", "must be a file path string")
-        path = Path(os.fspath(path_value)).expanduser()
+        path = expand_user(Path(os.fspath(path_value)), "private_key_path")
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
@@ -329,10 +332,23 @@ def _private_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningKey
             raise _error(
                 "private_key_path", f"could not be read ({exc.strerror or type(exc).__name__})"
             ) from None
+        except ValueError:  # a NUL character: no file can have that name
+            raise _error("private_key_path", "is not a valid file path") from None
         return load_signing_key(
             data, passphrase, key="private_key_path", env_var=_env("private_key_path")
         )
     return None
+
+
+def expand_user(path: Path, key: str | None = None) -> Path:
+    """``~`` expanded; ``~name`` of an unknown user is a ConfigError, not a RuntimeError."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        message = "starts with ~ but that home folder is unknown"
+        if key is None:
+            raise ConfigError(f"the path {str(path)!r} {message}") from None
+        raise _error(key, message) from None
 
 
 def _client_secret(values: Mapping[str, Any]) -> Secret | None:
@@ -406,9 +422,7 @@ def build_settings(
             "deadline", values.get("deadline", 30.0), minimum=0.01, maximum=3600
         ),
         "cache": _cache_spec(values.get("cache", "memory")),
-        "cache_path": (
-            _as_str("cache_path", values["cache_path"]) if values.get("cache_path") else None
-        ),
+        "cache_path": _cache_path(values["cache_path"]) if values.get("cache_path") else None,
         "cache_prefix": _as_str("cache_prefix", values.get("cache_prefix", "imstoken")),
         "jwt_expiry": int(
             _as_seconds("jwt_expiry", values.get("jwt_expiry", 300), minimum=10, maximum=3600)
@@ -428,6 +442,14 @@ def build_settings(
     if profile == "adobe":
         return _adobe_settings(kind, values, common, base_dir)
     return _standard_settings(kind, values, common, base_dir)
+
+
+def _cache_path(value: Any) -> str:
+    text = _as_str("cache_path", value)
+    if "\x00" in text:
+        raise _error("cache_path", "is not a valid folder path")
+    expand_user(Path(text), "cache_path")  # the file cache expands it: fail here, eagerly
+    return text
 
 
 def _cache_spec(value: Any) -> str:
@@ -650,6 +672,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {str(path)!r} could not be read ({exc.strerror or type(exc).__name__})"
         ) from None
+    except ValueError:  # a NUL character: no file can have that name
+        raise ConfigError(f"config file {str(path)!r} is not a valid file path") from None
     suffix = path.suffix.lower()
     try:
         text = data.decode("utf-8-sig")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._adobe import AdobeJWTBackend, AdobeOAuthBackend
 from ._cache import open_shared_cache
-from ._config import Settings, build_settings, env_to_config, read_config_file
+from ._config import Settings, build_settings, env_to_config, expand_user, read_config_file
 from ._exceptions import ConfigError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
@@ -171,7 +171,7 @@ def load_file_config(
     """Read a config file (TOML, JSON, Developer Console or service-account JSON) as a mapping."""
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
-    file_path = Path(os.fspath(path)).expanduser()
+    file_path = expand_user(Path(os.fspath(path)))
     config = read_config_file(file_path)
     from ._formats import normalise_file_config
 
@@ -179,7 +179,7 @@ def load_file_config(
     if private_key_path is not None:
         config = dict(config)
         config["private_key_path"] = os.fspath(
-            Path(os.fspath(private_key_path)).expanduser().absolute()
+            expand_user(Path(os.fspath(private_key_path)), "private_key_path").absolute()
         )
         for table in ("jwt", "oauth"):
             if isinstance(config.get(table), dict):

@@ -72,8 +72,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(min(int(value), 24 * 3600))
+    if value.isascii() and value.isdigit():
+        # str.isdigit() also takes "²", which int() refuses; and int() refuses thousands of
+        # digits. More than ten digits is more than the 24 h cap anyway.
+        seconds = int(value) if len(value) <= 10 else 24 * 3600
+        return float(min(seconds, 24 * 3600))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -185,7 +188,9 @@ def parse_token_response(
     token_type = payload.get("token_type", "bearer" if not require_bearer else None)
     if not isinstance(token_type, str):
         raise fail("token response has no 'token_type' string")
-    if require_bearer and token_type.lower() != "bearer":
+    # Every token is sent as "Authorization: Bearer ...": a token of another type (RFC 6749
+    # §7.1) cannot be used. ``require_bearer`` only decides whether a missing type is accepted.
+    if token_type.lower() != "bearer":
         raise fail(f"token response has token_type {_short_text(token_type, 40)!r}, not 'bearer'")
 
     raw_expires = payload.get("expires_in")
@@ -198,7 +203,7 @@ def parse_token_response(
             raise fail("token response 'expires_in' is not a number")
         try:
             number = float(raw_expires)
-        except ValueError:
+        except (ValueError, OverflowError):  # JSON integers have no size limit
             raise fail("token response 'expires_in' is not a number") from None
         if not math.isfinite(number) or number <= 0:
             raise fail("token response 'expires_in' is not a positive number")
