@@ -404,3 +404,29 @@ def test_settings_repr_never_shows_secrets() -> None:
     assert SECRET not in text
     assert "pp-77" not in text
     assert "BEGIN" not in text
+
+
+def test_a_key_is_loaded_once_for_many_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imstoken import _keys
+
+    calls: list[int] = []
+    real = _keys._load
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_keys, "_load", counting)
+    monkeypatch.setattr(_keys, "_loaded", type(_keys._loaded)(maxsize=64))
+    config = jwt_config(private_key=pem("pkcs1"))
+    for _ in range(10):
+        imstoken.from_config(config)
+    assert len(calls) == 1
+
+
+def test_a_failed_key_load_is_not_cached() -> None:
+    config = jwt_config(private_key=pem(passphrase="pw-1"), private_key_passphrase="bad")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="private_key_passphrase"):
+            imstoken.from_config(config)
+    assert imstoken.from_config({**config, "private_key_passphrase": "pw-1"}).credential == "jwt"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from joserfc.jwk import ECKey, RSAKey
@@ -30,6 +33,13 @@ class SigningKey:
         return dict(self.jwk.as_dict(private=False))
 
 
+# Loading an RSA key costs tens of milliseconds (cryptography checks it); an app that builds a
+# provider per request must not pay that per request. Keyed by a digest, so the cache holds no
+# PEM text or passphrase of its own; only successful loads are kept.
+_loaded: LRUCache[bytes, SigningKey] = LRUCache(maxsize=64)
+_loaded_lock = threading.Lock()
+
+
 def load_signing_key(
     pem: bytes,
     passphrase: str | None,
@@ -40,6 +50,25 @@ def load_signing_key(
     passphrase_env: str | None = "IMS_PRIVATE_KEY_PASSPHRASE",
 ) -> SigningKey:
     """Load a PEM private key or raise a ``ConfigError`` that names the key, never the value."""
+    digest = hashlib.sha256(pem + b"\x00" + (passphrase or "").encode()).digest()
+    with _loaded_lock:
+        cached = _loaded.get(digest)
+    if cached is not None:
+        return cached
+    loaded = _load(pem, passphrase, key, env_var, passphrase_key, passphrase_env)
+    with _loaded_lock:
+        _loaded[digest] = loaded
+    return loaded
+
+
+def _load(  # noqa: PLR0917 - private, mirrors load_signing_key
+    pem: bytes,
+    passphrase: str | None,
+    key: str,
+    env_var: str | None,
+    passphrase_key: str,
+    passphrase_env: str | None,
+) -> SigningKey:
     if b"-----BEGIN" not in pem:
         raise ConfigError(
             "is not a PEM private key (no '-----BEGIN' line)", key=key, env_var=env_var
