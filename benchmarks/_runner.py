@@ -294,9 +294,11 @@ def cold(settings: Settings, ims: IMS, results: Results) -> None:
         if credential == "jwt":
             results.rows.append(Row(section, "… of which JWT signing", value=ms(found.signing)))
         results.raw[f"cold_{credential}"] = vars(found)
-    results.rows.append(
-        Row(section, "… of which a new httpx client (TLS context)", value=ms(found.http_client))
-    )
+    results.rows += [
+        Row(section, "… of which imstoken's new httpx client", value=ms(found.http_client)),
+        Row(section, "(a TLS context with the CA bundle, for reference)",
+            value=ms(found.tls_context)),
+    ]
 
 
 def import_cost(settings: Settings, results: Results) -> None:

@@ -3,7 +3,9 @@
 Threads and asyncio tasks call in a loop while tokens cross into their refresh window again and
 again. Each call is timed; a caller that waits on the network shows up as a call as long as the
 endpoint's latency. Between calls each caller pauses briefly, as if it did its real work (a
-busy-looping caller would measure the GIL's switch interval, not the library). A ticker task
+busy-looping caller would measure the GIL's switch interval, not the library); the pauses are
+jittered so that callers do not march in step, and a thread or a task is as likely as its share
+of the calls to be the first to see a token go stale (and so to lead its refresh). A ticker task
 measures how late the event loop runs, and every token handed out is checked against the
 expiry the endpoint gave it.
 """
@@ -11,6 +13,7 @@ expiry the endpoint gave it.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -96,7 +99,9 @@ def run_stall(
 
     def thread_caller(tally: _Tally) -> None:
         expiries: dict[str, float] = {}
+        jitter = random.Random()
         ready.wait()
+        time.sleep(thread_pause * jitter.random())
         while not stop.is_set():
             began = time.perf_counter()
             try:
@@ -112,10 +117,12 @@ def run_stall(
             if took > SLOW:
                 tally.slow += 1
             _check(tally, server, expiries, token)
-            time.sleep(thread_pause)
+            time.sleep(thread_pause * (0.5 + jitter.random()))
 
     async def task_caller(tally: _Tally) -> None:
         expiries: dict[str, float] = {}
+        jitter = random.Random()
+        await asyncio.sleep(task_pause * jitter.random())
         while not stop.is_set():
             began = time.perf_counter()
             try:
@@ -131,7 +138,7 @@ def run_stall(
             if took > SLOW:
                 tally.slow += 1
             _check(tally, server, expiries, token)
-            await asyncio.sleep(task_pause)
+            await asyncio.sleep(task_pause * (0.5 + jitter.random()))
 
     async def ticker() -> None:
         while not stop.is_set():

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+
 import imstoken
 from imstoken._transport import new_sync_client
 from imstoken.testing import Credential, clear_memory_cache
@@ -32,11 +34,12 @@ DEPENDENCIES = ("httpx", "authlib", "joserfc", "cachetools", "cryptography")
 
 @dataclass
 class ColdStart:
-    """Medians in seconds: endpoint latency, first token, and two parts of the difference."""
+    """Medians in seconds: endpoint latency, first token, and parts of the difference."""
 
     floor: float
     first_token: float
-    http_client: float
+    http_client: float  # imstoken's client for the token endpoint
+    tls_context: float  # a TLS context with the default CA bundle, as httpx builds it
     signing: float
 
 
@@ -65,6 +68,7 @@ def cold_start(cred: Credential, credential: str, rounds: int) -> ColdStart:
     floors: list[float] = []
     firsts: list[float] = []
     clients: list[float] = []
+    contexts: list[float] = []
     signings: list[float] = []
     for index in range(rounds):
         clear_memory_cache()
@@ -86,8 +90,13 @@ def cold_start(cred: Credential, credential: str, rounds: int) -> ColdStart:
         began = time.perf_counter()
         new_sync_client(10.0).close()
         clients.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        httpx.create_ssl_context()
+        contexts.append(time.perf_counter() - began)
     clear_memory_cache()
-    return ColdStart(median(floors), median(firsts), median(clients), median(signings))
+    return ColdStart(
+        median(floors), median(firsts), median(clients), median(contexts), median(signings)
+    )
 
 
 _TIMED_IMPORT = (
