@@ -43,7 +43,11 @@ class World:
         self._arrived = threading.Condition()
         self.fetched = 0
         self.provider = imstoken.from_config(
-            cred.config("oauth"), clock=clock, sleep=lambda seconds: None, on_token=self._on_token
+            cred.config("oauth"),
+            clock=clock,
+            monotonic=lambda: self.real,  # the monotonic clock follows real time, never jumps
+            sleep=lambda seconds: None,
+            on_token=self._on_token,
         )
 
     def _on_token(self, token: Token) -> None:
@@ -146,12 +150,6 @@ def test_real_time_walk_with_a_jump_hands_out_no_expired_token(world: World, jum
     assert world.ims.count() <= 2 * 2 + 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: freshness is judged by the wall clock alone, so a step back of more "
-    "than the 60 s margin, once the token is older than the step, keeps it past its real "
-    "expiry (an hour back: up to ~54 min); see docs/reliability.md",
-)
 @pytest.mark.parametrize(
     ("jump", "into_life"), [(-HOUR, 5 * HOUR), (-HOUR, 23 * HOUR), (-300.0, 5 * HOUR)]
 )

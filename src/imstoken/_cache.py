@@ -56,9 +56,7 @@ class SharedCache(Protocol):
         ...
 
 
-def open_shared_cache(
-    spec: str, *, path: str | None, prefix: str
-) -> SharedCache | None:
+def open_shared_cache(spec: str, *, path: str | None, prefix: str) -> SharedCache | None:
     """Build the shared cache a ``cache`` setting names; ``memory`` needs none."""
     if spec in ("memory", "none"):
         return None

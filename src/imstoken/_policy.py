@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ._token import Token
@@ -22,8 +23,18 @@ class RefreshPolicy:
     min_validity: float | None = None
     refresh_retry_delay: float = REFRESH_RETRY_DELAY
 
-    def entry(self, token: Token, obtained_at: float, headers: dict[str, str]) -> Entry:
-        """Precompute the instants that the hot path compares against."""
+    def entry(
+        self,
+        token: Token,
+        obtained_at: float,
+        headers: dict[str, str],
+        monotonic_offset: float = 0.0,
+    ) -> Entry:
+        """Precompute the instants that the hot path compares against.
+
+        ``monotonic_offset`` is ``monotonic() - clock()`` when the entry is made: the same
+        instants on the monotonic clock guard against a wall clock that steps back.
+        """
         lifetime = max(token.expires_at - obtained_at, 0.0)
         min_validity = (
             self.min_validity
@@ -45,6 +56,8 @@ class RefreshPolicy:
             usable_until=usable_until,
             lifetime=lifetime,
             headers=headers,
+            mono_stale_at=stale_at + monotonic_offset,
+            mono_usable_until=usable_until + monotonic_offset,
         )
 
     def retry_delay(self, entry: Entry | None) -> float:
@@ -64,6 +77,11 @@ class Entry:
     usable_until: float
     lifetime: float
     headers: dict[str, str]
+    # stale_at and usable_until on the monotonic clock: a wall clock stepped back (NTP, an
+    # operator) must not keep a token past its real expiry; a wall clock stepped forward is
+    # caught by the wall-clock instants.
+    mono_stale_at: float = math.inf
+    mono_usable_until: float = math.inf
     # The same headers pre-encoded once per token as (name, lowercased name, value) bytes, so
     # that adding them to each request does not re-encode them; None if a value is not ASCII.
     wire_headers: tuple[tuple[bytes, bytes, bytes], ...] | None = field(init=False)
@@ -81,10 +99,10 @@ class Entry:
     def __repr__(self) -> str:
         return f"Entry({self.token!r}, stale_at={self.stale_at}, usable_until={self.usable_until})"
 
-    def is_fresh(self, now: float) -> bool:
+    def is_fresh(self, now: float, mono: float = -math.inf) -> bool:
         """Servable without any refresh. A clock that went back before ``obtained_at`` is not."""
-        return self.obtained_at <= now < self.stale_at
+        return self.obtained_at <= now < self.stale_at and mono < self.mono_stale_at
 
-    def is_usable(self, now: float) -> bool:
-        """Still valid for at least the minimum validity margin."""
-        return now < self.usable_until
+    def is_usable(self, now: float, mono: float = -math.inf) -> bool:
+        """Still valid for at least the minimum validity margin, by both clocks."""
+        return now < self.usable_until and mono < self.mono_usable_until

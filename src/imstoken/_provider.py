@@ -161,7 +161,10 @@ class TokenProvider(httpx.Auth):
             entry = self._slot.entry
             if entry is not None:
                 now = self._clock()
-                if entry.obtained_at <= now < entry.stale_at:
+                if (
+                    entry.obtained_at <= now < entry.stale_at
+                    and self._monotonic() < entry.mono_stale_at
+                ):
                     return entry.token
         return self._entry_sync(force_refresh, None).token
 
@@ -171,21 +174,30 @@ class TokenProvider(httpx.Auth):
             entry = self._slot.entry
             if entry is not None:
                 now = self._clock()
-                if entry.obtained_at <= now < entry.stale_at:
+                if (
+                    entry.obtained_at <= now < entry.stale_at
+                    and self._monotonic() < entry.mono_stale_at
+                ):
                     return entry.token
         return (await self._entry_async(force_refresh, None)).token
 
     def headers(self) -> dict[str, str]:
         """Request headers for Adobe APIs: ``Authorization``, ``x-api-key``, ``x-gw-ims-org-id``."""
         entry = self._slot.entry
-        if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
+        if entry is None or not (
+            entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
             entry = self._entry_sync(False, None)
         return entry.headers.copy()
 
     async def aheaders(self) -> dict[str, str]:
         """Like :meth:`headers`, for asyncio."""
         entry = self._slot.entry
-        if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
+        if entry is None or not (
+            entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
             entry = await self._entry_async(False, None)
         return entry.headers.copy()
 
@@ -281,7 +293,10 @@ class TokenProvider(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the headers; on a 401 refresh once and send the request once more."""
         entry = self._slot.entry
-        if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
+        if entry is None or not (
+            entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
             entry = self._entry_sync(False, None)
         self._apply(request, entry)
         response = yield request
@@ -295,7 +310,10 @@ class TokenProvider(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The asyncio twin of :meth:`sync_auth_flow`."""
         entry = self._slot.entry
-        if entry is None or not entry.obtained_at <= self._clock() < entry.stale_at:
+        if entry is None or not (
+            entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
             entry = await self._entry_async(False, None)
         self._apply(request, entry)
         response = yield request
@@ -320,14 +338,15 @@ class TokenProvider(httpx.Auth):
         """Under the slot lock: (entry to return, future to wait on, am I leader, start bg)."""
         slot = self._slot
         now = self._clock()
+        mono = self._monotonic()
         entry = slot.entry
         if (
             entry is not None
             and not force
-            and entry.is_usable(now)
+            and entry.is_usable(now, mono)
             and (rejected is None or entry.token.access_token != rejected.access_token)
         ):
-            if entry.is_fresh(now):
+            if entry.is_fresh(now, mono):
                 return entry, None, False, False
             start = slot.inflight is None and now >= slot.next_attempt_at and not self._closed
             if start:
@@ -622,7 +641,8 @@ class TokenProvider(httpx.Auth):
 
     def _make_entry(self, token: Token, obtained_at: float) -> Entry:
         headers = {"Authorization": f"Bearer {token.access_token}", **self._api_headers}
-        return self._policy.entry(token, obtained_at, headers)
+        offset = self._monotonic() - self._clock()
+        return self._policy.entry(token, obtained_at, headers, offset)
 
     def _shared_entry(
         self, loaded: tuple[Token, float] | None, started: float, force: bool
@@ -639,7 +659,7 @@ class TokenProvider(httpx.Auth):
         # Another host's clock may run a little ahead of ours: its token is not "from the
         # future" (which is_fresh treats as a clock that went back), it is simply new.
         entry = self._make_entry(token, min(obtained_at, now))
-        if not entry.is_fresh(now):
+        if not entry.is_fresh(now, self._monotonic()):
             return None
         if logger.isEnabledFor(logging.INFO):
             # So every process's log shows which credential it uses, not only the fetcher's.

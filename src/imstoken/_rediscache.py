@@ -206,9 +206,7 @@ class RedisCache:
         """Release a lock from :meth:`acquire` if this caller still owns it."""
         if not isinstance(handle, RedisLock):
             return
-        self._call(
-            lambda: self._release_script(keys=[handle.name], args=[handle.owner]), None
-        )
+        self._call(lambda: self._release_script(keys=[handle.name], args=[handle.owner]), None)
 
     def close(self) -> None:
         """Close the connection pool; later calls answer as if Redis were unavailable."""

@@ -148,14 +148,17 @@ def send_sync(client: httpx.Client, request: TokenRequest, budget: float) -> Raw
     timeout = httpx.Timeout(max(budget, 0.001))
     watchdog = _Watchdog(max(budget, 0.001))
     try:
-        with watchdog, client.stream(
-            request.method,
-            request.url,
-            data=dict(request.form),
-            headers=dict(request.headers),
-            timeout=timeout,
-            extensions={"trace": watchdog.trace},
-        ) as response:
+        with (
+            watchdog,
+            client.stream(
+                request.method,
+                request.url,
+                data=dict(request.form),
+                headers=dict(request.headers),
+                timeout=timeout,
+                extensions={"trace": watchdog.trace},
+            ) as response,
+        ):
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():

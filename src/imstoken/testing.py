@@ -118,9 +118,11 @@ def _public_pem(private_pem: str, passphrase: str | None = None) -> str:
     key = serialization.load_pem_private_key(
         private_pem.encode(), password=passphrase.encode() if passphrase else None
     )
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @dataclass
@@ -493,7 +495,7 @@ class LocalIMS:
                 return
             if not fault.trickle_head:
                 connection.sendall(head)
-            for byte in (head + body if fault.trickle_head else body):
+            for byte in head + body if fault.trickle_head else body:
                 if self._stopping.wait(fault.trickle):
                     return
                 connection.sendall(bytes((byte,)))
