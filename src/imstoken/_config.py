@@ -6,14 +6,11 @@ and its environment variable, never the value.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import ipaddress
 import json
 import logging
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +220,8 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
+        import ipaddress  # lazily, like difflib and tomllib: import time counts
+
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
@@ -263,6 +262,8 @@ def _canonical(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         if key in out:
             raise ConfigError(f"is given twice in {where} (once as {name!r})", key=key)
         if key not in KNOWN_KEYS and key not in IGNORED_KEYS:
+            import difflib
+
             close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             logger.warning("imstoken: ignoring unknown configuration key %r%s", name, hint)
@@ -680,6 +681,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
     if suffix == ".toml":
+        import tomllib
+
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -8,10 +8,10 @@ failures with backoff within a deadline, and never hands out an expired token.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import random
+import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
@@ -32,12 +32,16 @@ from ._transport import (
     RawResponse,
     new_async_client,
     new_sync_client,
+    prepare_ssl_context,
     send_async,
     send_sync,
+    shared_ssl_context,
 )
 from ._wire import Backend
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._requests_auth import RequestsAuth
 
 logger = logging.getLogger("imstoken")
@@ -65,6 +69,12 @@ def _can_extend_httpx_headers() -> bool:
 
 
 _EXTEND_HTTPX_HEADERS = _can_extend_httpx_headers()
+
+
+def _is_cancelled(error: BaseException) -> bool:
+    # asyncio is imported lazily: if it was never imported, nothing could have been cancelled.
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(error, asyncio.CancelledError)
 
 
 def _clone(error: BaseException) -> BaseException:
@@ -104,7 +114,7 @@ class TokenProvider(httpx.Auth):
         deadline: float = 30.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
@@ -122,7 +132,7 @@ class TokenProvider(httpx.Auth):
         self._deadline = deadline
         self._clock = clock
         self._sleep = sleep
-        self._async_sleep = async_sleep
+        self._async_sleep = async_sleep  # None: asyncio.sleep (asyncio is imported lazily)
         self._monotonic = monotonic
         self._on_token = on_token
         self._on_error = on_error
@@ -137,6 +147,8 @@ class TokenProvider(httpx.Auth):
         self._background: set[Future[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        if http_client is None or async_http_client is None:
+            prepare_ssl_context()
 
     # ------------------------------------------------------------------ public API
 
@@ -233,6 +245,8 @@ class TokenProvider(httpx.Auth):
 
     async def aclose(self) -> None:
         """Close the async HTTP client, cancel background tasks, then what :meth:`close` closes."""
+        import asyncio
+
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -481,6 +495,8 @@ class TokenProvider(httpx.Auth):
     # ------------------------------------------------------------------ async path
 
     async def _entry_async(self, force: bool, rejected: Token | None) -> Entry:
+        import asyncio
+
         slot = self._slot
         with slot.lock:
             entry, future, leader, background = self._decide(force, rejected)
@@ -506,6 +522,8 @@ class TokenProvider(httpx.Auth):
             raise _clone(error) from None
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
+        import asyncio
+
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -513,6 +531,8 @@ class TokenProvider(httpx.Auth):
     async def _run_fetch_async(
         self, future: Future[Entry], force: bool, *, background: bool
     ) -> None:
+        import asyncio
+
         started = self._clock()
         try:
             entry = await self._fetch_async(force, started)
@@ -525,15 +545,22 @@ class TokenProvider(httpx.Auth):
             return
         self._finish_success(future, entry)
 
-    def _async_http_client(self) -> httpx.AsyncClient:
+    async def _async_http_client(self) -> httpx.AsyncClient:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if self._aclient is None or (self._own_aclient and self._aclient_loop is not loop):
-            # httpx's async pool is bound to one event loop; a new loop gets a new client.
-            self._aclient = new_async_client(self._timeout)
-            self._aclient_loop = loop
+            # Loading the CA bundle takes tens of milliseconds: never on the event loop.
+            await asyncio.to_thread(shared_ssl_context)
+            if self._aclient is None or (self._own_aclient and self._aclient_loop is not loop):
+                # httpx's async pool is bound to one event loop; a new loop gets a new client.
+                self._aclient = new_async_client(self._timeout)
+                self._aclient_loop = loop
         return self._aclient
 
     async def _fetch_async(self, force: bool, started: float) -> Entry:
+        import asyncio
+
         shared = self._shared
         if shared is None:
             return await self._fetch_network_async()
@@ -562,7 +589,7 @@ class TokenProvider(httpx.Auth):
                 await asyncio.to_thread(self._shared_call, "release", shared.release, handle)
 
     async def _fetch_network_async(self) -> Entry:
-        client = self._async_http_client()
+        client = await self._async_http_client()
         begin = self._monotonic()
         attempt = 0
         while True:
@@ -578,7 +605,12 @@ class TokenProvider(httpx.Auth):
                 if delay is None:
                     self._log_failure(error, attempt, begin)
                     raise
-                await self._async_sleep(delay)
+                if self._async_sleep is None:
+                    import asyncio
+
+                    await asyncio.sleep(delay)
+                else:
+                    await self._async_sleep(delay)
                 continue
             return self._accept(token, sent_at, attempt, begin)
 
@@ -720,7 +752,7 @@ class TokenProvider(httpx.Auth):
             slot.next_attempt_at = self._clock() + self._policy.retry_delay(slot.entry)
         if isinstance(error, ImsTokenError):
             delivered: BaseException = error
-        elif isinstance(error, asyncio.CancelledError):
+        elif _is_cancelled(error):
             delivered = TokenRequestError("token request was cancelled", retryable=True)
         else:
             delivered = TokenRequestError(
