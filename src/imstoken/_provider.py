@@ -17,8 +17,9 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import httpx
 
@@ -37,7 +38,7 @@ from ._transport import (
     send_sync,
     shared_ssl_context,
 )
-from ._wire import Backend
+from ._wire import Backend, TokenRequest
 
 if TYPE_CHECKING:
     import asyncio
@@ -69,6 +70,14 @@ def _can_extend_httpx_headers() -> bool:
 
 
 _EXTEND_HTTPX_HEADERS = _can_extend_httpx_headers()
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """A step of the retry policy: send ``request`` within ``budget`` seconds."""
+
+    request: TokenRequest
+    budget: float
 
 
 def _is_cancelled(error: BaseException) -> bool:
@@ -470,27 +479,23 @@ class TokenProvider(httpx.Auth):
 
     def _fetch_network_sync(self) -> Entry:
         client = self._http_client()
-        return self._retry_loop_sync(lambda request, budget: send_sync(client, request, budget))
-
-    def _retry_loop_sync(self, send: Callable[[Any, float], RawResponse]) -> Entry:
-        begin = self._monotonic()
-        attempt = 0
+        plan = self._attempts()
+        step = next(plan)
         while True:
-            attempt += 1
-            sent_at = self._clock()
-            request = self._backend.build_request(sent_at)
-            budget = min(self._timeout, self._deadline - (self._monotonic() - begin))
             try:
-                raw = send(request, budget)
-                token = self._backend.parse_response(raw.status, raw.headers, raw.body, sent_at)
-            except TokenRequestError as error:
-                delay = self._next_delay(error, attempt, begin)
-                if delay is None:
-                    self._log_failure(error, attempt, begin)
-                    raise
-                self._sleep(delay)
-                continue
-            return self._accept(token, sent_at, attempt, begin)
+                if isinstance(step, _Send):
+                    try:
+                        outcome: RawResponse | TokenRequestError = send_sync(
+                            client, step.request, step.budget
+                        )
+                    except TokenRequestError as error:
+                        outcome = error
+                    step = plan.send(outcome)
+                else:
+                    self._sleep(step)
+                    step = plan.send(None)
+            except StopIteration as done:
+                return cast(Entry, done.value)
 
     # ------------------------------------------------------------------ async path
 
@@ -590,6 +595,37 @@ class TokenProvider(httpx.Auth):
 
     async def _fetch_network_async(self) -> Entry:
         client = await self._async_http_client()
+        plan = self._attempts()
+        step = next(plan)
+        while True:
+            try:
+                if isinstance(step, _Send):
+                    try:
+                        outcome: RawResponse | TokenRequestError = await send_async(
+                            client, step.request, step.budget
+                        )
+                    except TokenRequestError as error:
+                        outcome = error
+                    step = plan.send(outcome)
+                else:
+                    await self._sleep_async(step)
+                    step = plan.send(None)
+            except StopIteration as done:
+                return cast(Entry, done.value)
+
+    async def _sleep_async(self, seconds: float) -> None:
+        if self._async_sleep is not None:
+            await self._async_sleep(seconds)
+            return
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+    # ------------------------------------------------------------------ shared pieces
+
+    def _attempts(self) -> Generator[_Send | float, RawResponse | TokenRequestError | None, Entry]:
+        """The retry policy, free of I/O: yields what to send (or how long to sleep), is sent
+        each outcome, returns the Entry or raises the final error. Sync and async drive it."""
         begin = self._monotonic()
         attempt = 0
         while True:
@@ -597,24 +633,22 @@ class TokenProvider(httpx.Auth):
             sent_at = self._clock()
             request = self._backend.build_request(sent_at)
             budget = min(self._timeout, self._deadline - (self._monotonic() - begin))
+            outcome = yield _Send(request, budget)
             try:
-                raw = await send_async(client, request, budget)
-                token = self._backend.parse_response(raw.status, raw.headers, raw.body, sent_at)
+                if isinstance(outcome, TokenRequestError):
+                    raise outcome
+                assert outcome is not None
+                token = self._backend.parse_response(
+                    outcome.status, outcome.headers, outcome.body, sent_at
+                )
             except TokenRequestError as error:
                 delay = self._next_delay(error, attempt, begin)
                 if delay is None:
                     self._log_failure(error, attempt, begin)
                     raise
-                if self._async_sleep is None:
-                    import asyncio
-
-                    await asyncio.sleep(delay)
-                else:
-                    await self._async_sleep(delay)
+                yield delay
                 continue
             return self._accept(token, sent_at, attempt, begin)
-
-    # ------------------------------------------------------------------ shared pieces
 
     def _next_delay(self, error: TokenRequestError, attempt: int, begin: float) -> float | None:
         """The wait before the next attempt, or None to give up (not retryable, or no time)."""
