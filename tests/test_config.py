@@ -430,3 +430,68 @@ def test_a_failed_key_load_is_not_cached() -> None:
         with pytest.raises(ConfigError, match="private_key_passphrase"):
             imstoken.from_config(config)
     assert imstoken.from_config({**config, "private_key_passphrase": "pw-1"}).credential == "jwt"
+
+
+def test_env_references_of_the_unused_credential_are_not_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After the cut-over the JWT credential's variables may be gone: the OAuth one must work.
+    monkeypatch.setenv("IMS_TEST_OAUTH_SECRET", SECRET)
+    monkeypatch.delenv("IMS_TEST_JWT_PASSPHRASE", raising=False)
+    config = both_config("oauth")
+    config["client_secret"] = {"env": "IMS_TEST_OAUTH_SECRET"}
+    config["jwt"]["private_key_passphrase"] = {"env": "IMS_TEST_JWT_PASSPHRASE"}
+    assert imstoken.from_config(config).credential == "oauth"
+    with pytest.raises(ConfigError, match="IMS_TEST_JWT_PASSPHRASE"):
+        imstoken.from_config(config, credential="jwt")
+
+
+def test_a_table_override_makes_the_top_level_reference_unneeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("IMS_TEST_UNSET", raising=False)
+    config = both_config("oauth")
+    config["client_secret"] = {"env": "IMS_TEST_UNSET"}
+    config["oauth"]["client_secret"] = SECRET
+    assert imstoken.from_config(config).credential == "oauth"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "https://ims-na1.adobelogin.com/ims/token/v3",
+        "https://ims-na1.adobelogin.com/ims/exchange/jwt/",
+        "http://127.0.0.1:5?x=1",
+    ],
+)
+def test_a_token_url_or_query_given_as_ims_host_is_a_config_error(host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        imstoken.from_config(oauth_config(ims_host=host))
+    assert caught.value.key == "ims_host"
+
+
+def test_a_relative_cache_path_in_a_file_is_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imstoken._config import build_settings
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    settings = build_settings(oauth_config(cache_path="tokens"), base_dir=folder)
+    assert settings.cache_path == str(folder / "tokens")
+
+
+def test_unknown_ims_variables_are_reported_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {
+        "IMS_CREDENTIAL": "oauth",
+        "IMS_CLIENT_ID": "client-1",
+        "IMS_CLIENT_SECRET": SECRET,
+        "IMS_ORG_ID": ORG,
+        "IMS_SCOPES": "openid",
+        "IMS_CAHCE": "file-typo-value",
+    }
+    imstoken.from_env(environ=environ)
+    assert "IMS_CAHCE" in caplog.text
+    assert "IMS_CACHE" in caplog.text
+    assert "file-typo-value" not in caplog.text

@@ -440,16 +440,16 @@ def _write_private(path: Path, text: str, *, replace: bool) -> None:
 def _cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._console import convert_console
 
-    if args.output is None and not args.secrets_from_env:
-        raise UsageError(
-            "refusing to print client secrets to the terminal: give -o FILE "
-            "(written with mode 0600), or --secrets-from-env"
-        )
     source = Path(args.console_json)
     data = read_config_file(source)
     if not isinstance(data.get("project"), Mapping):
         raise ConfigError(
             f'{str(source)!r} is not a Developer Console project JSON (no "project" object)'
+        )
+    if args.output is None and not args.secrets_from_env:
+        raise UsageError(
+            "refusing to print client secrets to the terminal: give -o FILE "
+            "(written with mode 0600), or --secrets-from-env"
         )
     conversion = convert_console(
         data,

@@ -244,6 +244,11 @@ def check_url(key: str, value: Any) -> str:
         raise _error(key, "must not carry credentials in the URL")
     if parts.fragment:
         raise _error(key, "must not have a #fragment")
+    if key == "ims_host":
+        if parts.query:
+            raise _error(key, "must be a host URL without a ?query")
+        if parts.path.rstrip("/").endswith(("/ims/token/v3", "/ims/token/v2", "/ims/exchange/jwt")):
+            raise _error(key, "is a token endpoint, not a host: set token_url for a full URL")
     return text.rstrip("/") if key == "ims_host" else text
 
 
@@ -423,7 +428,9 @@ def build_settings(
             "deadline", values.get("deadline", 30.0), minimum=0.01, maximum=3600
         ),
         "cache": _cache_spec(values.get("cache", "memory")),
-        "cache_path": _cache_path(values["cache_path"]) if values.get("cache_path") else None,
+        "cache_path": (
+            _cache_path(values["cache_path"], base_dir) if values.get("cache_path") else None
+        ),
         "cache_prefix": _as_str("cache_prefix", values.get("cache_prefix", "imstoken")),
         "jwt_expiry": int(
             _as_seconds("jwt_expiry", values.get("jwt_expiry", 300), minimum=10, maximum=3600)
@@ -445,11 +452,15 @@ def build_settings(
     return _standard_settings(kind, values, common, base_dir)
 
 
-def _cache_path(value: Any) -> str:
+def _cache_path(value: Any, base_dir: Path | None) -> str:
     text = _as_str("cache_path", value)
     if "\x00" in text:
         raise _error("cache_path", "is not a valid folder path")
-    expand_user(Path(text), "cache_path")  # the file cache expands it: fail here, eagerly
+    path = expand_user(Path(text), "cache_path")  # the file cache expands it: fail here, eagerly
+    if not path.is_absolute() and base_dir is not None:
+        # Like private_key_path: relative to the config file, so that an app and a cron job
+        # started from different folders share one cache.
+        return str(base_dir / path)
     return text
 
 
@@ -475,7 +486,10 @@ def _adobe_settings(
     host = common["ims_host"]
     if kind == "oauth":
         if "scopes" not in values:
-            raise _error("scopes", "is missing (e.g. ['openid', 'AdobeID'])")
+            raise _error(
+                "scopes",
+                'is missing (e.g. scopes = ["openid", "AdobeID"], IMS_SCOPES=openid,AdobeID)',
+            )
         token_url = values.get("token_url")
         return Settings(
             **common,
@@ -660,6 +674,14 @@ def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
         value = environ.get(variable)
         if value is not None and value.strip() != "":
             config[key] = value
+    known = set(ENV_VARS.values())
+    for name in environ:
+        if name.startswith("IMS_") and name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            logger.warning("imstoken: ignoring unknown environment variable %s%s", name, hint)
     return config
 
 

@@ -100,7 +100,7 @@ def from_config(
     :class:`TokenProvider` (``clock``, ``on_token``, ``http_client``, ...).
     """
     settings = build_settings(
-        resolve_env_references(config),
+        resolve_env_references(config, credential=credential),
         credential=credential,
         base_dir=Path(base_dir) if base_dir is not None else None,
     )
@@ -131,12 +131,28 @@ ENV_REFERENCE_KEYS = frozenset(
 
 
 def resolve_env_references(
-    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    credential: str | None = None,
 ) -> Mapping[str, Any]:
-    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value."""
+    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value.
+
+    Only the references the chosen credential uses are read: after the cut-over, the JWT
+    credential's variables can be removed without breaking the OAuth credential in use.
+    """
     if not isinstance(config, Mapping):
         return config  # build_settings names the problem
     environ = os.environ if environ is None else environ
+    chosen = credential if credential is not None else config.get("credential")
+    if chosen is None:
+        chosen = config.get("authentication_method")
+    chosen = chosen.strip().lower() if isinstance(chosen, str) else None
+    if chosen not in ("jwt", "oauth"):
+        chosen = None  # unknown yet: resolve everything, build_settings names the problem
+    overridden: set[str] = set()
+    if chosen is not None and isinstance(config.get(chosen), Mapping):
+        overridden = {k for k in config[chosen] if k in ENV_REFERENCE_KEYS}
 
     def resolve(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(table)
@@ -155,10 +171,13 @@ def resolve_env_references(
             out[key] = resolved
         return out
 
-    resolved = resolve(config, "the top level")
+    top = {k: v for k, v in config.items() if k not in overridden}
+    resolved = resolve(top, "the top level")
     for table in ("jwt", "oauth"):
-        if isinstance(config.get(table), Mapping):
+        if isinstance(config.get(table), Mapping) and chosen in (None, table):
             resolved[table] = resolve(config[table], f"[{table}]")
+        elif table in config:
+            resolved[table] = config[table]
     return resolved
 
 
