@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import json
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import unquote_plus
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -36,6 +34,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey, import_key
 
 from . import _memory
+from ._loopback import FaultBase, LoopbackServer, new_private_pem
 
 __all__ = ["LocalOAuthServer", "OAuthClient", "OAuthFault", "local_oauth"]
 
@@ -48,19 +47,6 @@ _EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
 VerifyKey = RSAKey | ECKey
 Problem = tuple[int, str, str]  # status, OAuth error code, description
-
-
-def _generate_pem(kind: str) -> str:
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    if kind.upper() == "EC":
-        key = ec.generate_private_key(ec.SECP256R1())
-    else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def _verify_key(public_key: str | Mapping[str, Any] | None, private_key: str | None) -> VerifyKey:
@@ -150,24 +136,12 @@ class OAuthClient:
 
 
 @dataclass
-class OAuthFault:
+class OAuthFault(FaultBase):
     """One injected failure: answer ``status`` with ``body`` after ``delay`` seconds."""
 
-    status: int = 503
-    body: bytes | str | Mapping[str, Any] = b""
-    delay: float = 0.0
-    retry_after: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # status, body, delay, retry_after and headers come from FaultBase, in that order
     credential: str | None = None  # "oauth" (client credentials), "jwt" (JWT-bearer) or both
     drop: bool = False  # close the connection without an answer
-
-    def payload(self) -> bytes:
-        """The body as bytes (a mapping is sent as JSON)."""
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body).encode()
 
 
 @dataclass
@@ -187,8 +161,11 @@ class OAuthRequest:
     error: str | None = None
 
 
-class LocalOAuthServer:
+class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
     """A threaded loopback OAuth 2.0 token endpoint. Use as a context manager."""
+
+    _thread_name = "local-oauth"
+    _get_answer = {"error": "invalid_request", "error_description": "POST"}
 
     def __init__(
         self,
@@ -210,59 +187,16 @@ class LocalOAuthServer:
         self.max_assertion_lifetime = max_assertion_lifetime
         self.leeway = leeway
         self.clock = clock
-        self.requests: list[OAuthRequest] = []
-        self.issued: list[str] = []
         self._clients: dict[str, OAuthClient] = {}
-        self._faults: collections.deque[OAuthFault] = collections.deque()
         self._seen_jti: dict[str, float] = {}
-        self._counts: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-        self._gate = threading.Event()
-        self._gate.set()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(host=host, port=port)
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def token_url(self) -> str:
         """The token endpoint (also the ``aud`` that assertions must carry)."""
         return self.url + self.path
-
-    def start(self) -> LocalOAuthServer:
-        """Serve in a background thread."""
-        if self._thread is None:
-            # A short poll keeps stop() (a shutdown handshake) fast for per-test servers.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name="local-oauth",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._gate.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> LocalOAuthServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ setup
 
@@ -288,7 +222,7 @@ class LocalOAuthServer:
         test keeps. ``with_secret=False`` makes a secret-less client.
         """
         if private_key is None and public_key is None:
-            private_key = _generate_pem(key_kind)
+            private_key = new_private_pem(key_kind)
         if client_secret is None and with_secret:
             client_secret = "s3cr:t%+" + secrets.token_urlsafe(18)  # ':' '%' '+' test §2.3.1
         client = OAuthClient(
@@ -316,88 +250,28 @@ class LocalOAuthServer:
 
     def fail_next(self, count: int = 1, **fault: Any) -> None:
         """Answer the next ``count`` requests with an ``OAuthFault(**fault)``."""
-        with self._lock:
-            for _ in range(count):
-                self._faults.append(OAuthFault(**fault))
-
-    def clear_faults(self) -> None:
-        """Drop injected faults that have not fired yet."""
-        with self._lock:
-            self._faults.clear()
-
-    def pause(self) -> None:
-        """Hold every answer (requests are still counted) until :meth:`resume`."""
-        self._gate.clear()
-
-    def resume(self) -> None:
-        """Release answers held by :meth:`pause`."""
-        self._gate.set()
+        self._add_faults([OAuthFault(**fault) for _ in range(count)])
 
     def count(self, credential: str | None = None) -> int:
         """Requests received: ``"oauth"`` (client credentials), ``"jwt"`` (JWT-bearer) or all."""
-        with self._lock:
-            if credential is None:
-                return sum(self._counts.values())
-            return self._counts[credential]
-
-    def reset_counts(self) -> None:
-        """Zero the counters and forget recorded requests."""
-        with self._lock:
-            self._counts.clear()
-            self.requests.clear()
+        return self._count(credential)
 
     # ------------------------------------------------------------------ HTTP
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def _standard_headers(self) -> dict[str, str]:
+        return {"Cache-Control": "no-store"}  # RFC 6749 §5.1
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # quiet
-
-            def do_POST(self) -> None:
-                server._handle(self)
-
-            def do_GET(self) -> None:
-                server._reply(self, 405, {"error": "invalid_request", "error_description": "POST"})
-
-        return Handler
-
-    def _reply(
-        self,
-        handler: BaseHTTPRequestHandler,
-        status: int,
-        body: Mapping[str, Any] | bytes,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        content_type = "application/json" if data[:1] in (b"{", b"[") else "text/html"
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Cache-Control", "no-store")  # RFC 6749 §5.1
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+    def _fault_target(self, fault: OAuthFault) -> str | None:
+        return fault.credential
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        path = handler.path.split("?", 1)[0]
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        path, form = self._read_form(handler)
         grant = form.get("grant_type")
         credential = {CLIENT_CREDENTIALS_GRANT: "oauth", JWT_BEARER_GRANT: "jwt"}.get(
             grant or "", "unknown"
         )
         record = OAuthRequest(credential, path, form, dict(handler.headers.items()), time.time())
-        with self._lock:
-            self._counts[credential] += 1
-            self.requests.append(record)
-            fault = self._take_fault(credential)
-        self._gate.wait(timeout=60)
+        fault = self._receive(credential, record)
         if fault is not None:
             self._apply_fault(handler, fault)
             return
@@ -423,25 +297,13 @@ class LocalOAuthServer:
             return
         self._reply(handler, 200, self._token_response(record))
 
-    def _take_fault(self, credential: str) -> OAuthFault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.credential in (None, credential):
-                del self._faults[index]
-                return fault
-        return None
-
     def _apply_fault(self, handler: BaseHTTPRequestHandler, fault: OAuthFault) -> None:
         if fault.delay:
             time.sleep(fault.delay)
         if fault.drop:
-            handler.close_connection = True
-            handler.wfile.flush()
-            handler.connection.close()
+            self._drop(handler)
             return
-        headers = dict(fault.headers)
-        if fault.retry_after is not None:
-            headers["Retry-After"] = fault.retry_after
-        self._reply(handler, fault.status, fault.payload(), headers)
+        self._reply(handler, fault.status, fault.payload(), self._fault_headers(fault))
 
     def _token_response(self, record: OAuthRequest) -> dict[str, Any]:
         token = "at-" + secrets.token_urlsafe(32)

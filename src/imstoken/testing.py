@@ -17,7 +17,6 @@ With pytest, ``pytest_plugins = ["imstoken.testing"]`` gives the ``local_ims`` f
 from __future__ import annotations
 
 import base64
-import collections
 import json
 import secrets
 import socket
@@ -28,17 +27,16 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from . import _memory
+from ._loopback import FaultBase, LoopbackServer, new_private_pem, sniff_content_type
 from ._testing_standard import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
 
 __all__ = [
@@ -96,19 +94,7 @@ def registered_secrets() -> frozenset[str]:
 
 def generate_private_key(kind: str = "RSA", *, passphrase: str | None = None) -> str:
     """A new PEM private key: ``"RSA"`` (2048-bit, PKCS#8) or ``"EC"`` (P-256)."""
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    if kind.upper() == "EC":
-        key = ec.generate_private_key(ec.SECP256R1())
-    else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
+    pem = new_private_pem(kind, passphrase)
     register_secret(pem)
     register_secret(passphrase)
     return pem
@@ -182,27 +168,15 @@ class Credential:
 
 
 @dataclass
-class Fault:
+class Fault(FaultBase):
     """One injected failure: answer ``status`` with ``body`` after ``delay`` seconds."""
 
-    status: int = 503
-    body: bytes | str | Mapping[str, Any] = b""
-    delay: float = 0.0
-    retry_after: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # status, body, delay, retry_after and headers come from FaultBase, in that order
     endpoint: str | None = None  # "oauth", "jwt" or None for both
     drop: bool = False  # close the connection without an answer
     reset: bool = False  # send the head and half the body, then reset the connection (RST)
     trickle: float = 0.0  # seconds between single bytes of the answer (a slow trickle)
     trickle_head: bool = True  # trickle the status line and headers too, not only the body
-
-    def payload(self) -> bytes:
-        """The body as bytes (a mapping is sent as JSON)."""
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body).encode()
 
 
 @dataclass
@@ -220,8 +194,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class LocalIMS:
+class LocalIMS(LoopbackServer[RecordedRequest, Fault]):
     """A threaded loopback IMS. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    _thread_name = "local-ims"
+    _get_answer = {"error": "method_not_allowed"}
+    _content_type = "application/json;charset=UTF-8"
 
     def __init__(
         self,
@@ -234,53 +212,7 @@ class LocalIMS:
         self.token_lifetime = token_lifetime
         self.latency = latency
         self._credentials: dict[str, Credential] = {}
-        self._faults: collections.deque[Fault] = collections.deque()
-        self._lock = threading.Lock()
-        self._counts: collections.Counter[str] = collections.Counter()
-        self.requests: list[RecordedRequest] = []
-        self.issued: list[str] = []
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-        self._gate = threading.Event()
-        self._gate.set()
-        self._stopping = threading.Event()
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def url(self) -> str:
-        """The base URL to use as ``ims_host``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LocalIMS:
-        """Serve in a background thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},  # so stop() returns at once
-                name="local-ims",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._stopping.set()
-        self._gate.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> LocalIMS:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(host=host, port=port)
 
     # ------------------------------------------------------------------ setup
 
@@ -330,103 +262,31 @@ class LocalIMS:
 
     def fail_next(self, count: int = 1, **fault: Any) -> None:
         """Answer the next ``count`` requests with a ``Fault(**fault)``."""
-        with self._lock:
-            for _ in range(count):
-                self._faults.append(Fault(**fault))
-
-    def clear_faults(self) -> None:
-        """Drop injected faults that have not fired yet."""
-        with self._lock:
-            self._faults.clear()
-
-    def pause(self) -> None:
-        """Hold every answer (requests are still counted) until :meth:`resume`.
-
-        Lets a test make many callers overlap one in-flight request deterministically.
-        """
-        self._gate.clear()
-
-    def resume(self) -> None:
-        """Release answers held by :meth:`pause`."""
-        self._gate.set()
+        self._add_faults([Fault(**fault) for _ in range(count)])
 
     def count(self, endpoint: str | None = None) -> int:
         """Requests received: for ``"oauth"``, ``"jwt"``, or all of them."""
-        with self._lock:
-            if endpoint is None:
-                return sum(self._counts.values())
-            return self._counts[endpoint]
-
-    def reset_counts(self) -> None:
-        """Zero the request counters and forget recorded requests."""
-        with self._lock:
-            self._counts.clear()
-            self.requests.clear()
+        return self._count(endpoint)
 
     # ------------------------------------------------------------------ protocol
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        ims = self
+    def _standard_headers(self) -> dict[str, str]:
+        return {"x-debug-id": str(uuid.uuid4())}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # quiet
-
-            def handle(self) -> None:
-                try:
-                    super().handle()
-                except ConnectionError:
-                    pass  # the client gave up (a timeout under test): no one to answer
-
-            def do_POST(self) -> None:
-                ims._handle(self)
-
-            def do_GET(self) -> None:
-                self._send(405, {"error": "method_not_allowed"})
-
-            def _send(self, status: int, body: Mapping[str, Any]) -> None:
-                ims._reply(self, status, json.dumps(body).encode(), {})
-
-        return Handler
-
-    def _reply(
-        self,
-        handler: BaseHTTPRequestHandler,
-        status: int,
-        body: bytes,
-        headers: Mapping[str, str],
-        content_type: str = "application/json;charset=UTF-8",
-    ) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.send_header("x-debug-id", str(uuid.uuid4()))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
+    def _fault_target(self, fault: Fault) -> str | None:
+        return fault.endpoint
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        path = handler.path.split("?", 1)[0]
+        path, form = self._read_form(handler)
         if path in OAUTH_PATHS:
             endpoint = "oauth"
         elif path in JWT_PATHS:
             endpoint = "jwt"
         else:
             endpoint = "unknown"
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         register_secret(form.get("jwt_token"))
-        with self._lock:
-            self._counts[endpoint] += 1
-            self.requests.append(
-                RecordedRequest(endpoint, path, form, dict(handler.headers.items()), time.time())
-            )
-            fault = self._take_fault(endpoint)
-        self._gate.wait(timeout=60)
+        record = RecordedRequest(endpoint, path, form, dict(handler.headers.items()), time.time())
+        fault = self._receive(endpoint, record)
         if self.latency:
             time.sleep(self.latency)
         if fault is not None:
@@ -436,28 +296,17 @@ class LocalIMS:
             self._error(handler, 404, "not_found", "no such endpoint")
             return
         status, body = self._oauth(form) if endpoint == "oauth" else self._jwt(form)
-        self._reply(handler, status, json.dumps(body).encode(), {})
-
-    def _take_fault(self, endpoint: str) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.endpoint in (None, endpoint):
-                del self._faults[index]
-                return fault
-        return None
+        self._reply(handler, status, body)
 
     def _apply_fault(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
         if fault.delay:
             self._stopping.wait(fault.delay)  # stop() does not wait for a long delay
         if fault.drop:
-            handler.close_connection = True
-            handler.wfile.flush()
-            handler.connection.close()
+            self._drop(handler)
             return
-        headers = dict(fault.headers)
-        if fault.retry_after is not None:
-            headers["Retry-After"] = fault.retry_after
+        headers = self._fault_headers(fault)
         body = fault.payload()
-        content_type = "application/json" if body[:1] in (b"{", b"[") else "text/html"
+        content_type = sniff_content_type(body)
         if fault.reset or fault.trickle:
             self._raw_reply(handler, fault, body, headers, content_type)
             return
@@ -480,7 +329,7 @@ class LocalIMS:
             f"HTTP/1.1 {fault.status} {phrase}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
-            f"x-debug-id: {uuid.uuid4()}",
+            *(f"{name}: {value}" for name, value in self._standard_headers().items()),
             *(f"{name}: {value}" for name, value in headers.items()),
         ]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -505,8 +354,7 @@ class LocalIMS:
     def _error(
         self, handler: BaseHTTPRequestHandler, status: int, error: str, description: str
     ) -> None:
-        body = json.dumps({"error": error, "error_description": description}).encode()
-        self._reply(handler, status, body, {})
+        self._reply(handler, status, {"error": error, "error_description": description})
 
     def _issue(self, credential: Credential, kind: str) -> str:
         now_ms = int(time.time() * 1000)

@@ -1,0 +1,255 @@
+"""The HTTP plumbing shared by the loopback test servers ``LocalIMS`` and ``LocalOAuthServer``.
+
+:class:`LoopbackServer` runs a ``ThreadingHTTPServer`` in a background thread, answers GET with
+405, hands each POST to the subclass's ``_handle``, counts and records requests, holds answers
+while paused and queues injected faults. The subclasses speak their protocols.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Generic, Self, TypeVar
+from urllib.parse import parse_qs
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+
+def new_private_pem(kind: str = "RSA", passphrase: str | None = None) -> str:
+    """A new PEM private key: ``"RSA"`` (2048-bit, PKCS#8) or ``"EC"`` (P-256)."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if kind.upper() == "EC":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ).decode()
+
+
+def sniff_content_type(body: bytes) -> str:
+    """``application/json`` for a body that looks like JSON, else ``text/html`` (a proxy page)."""
+    return "application/json" if body[:1] in (b"{", b"[") else "text/html"
+
+
+@dataclass
+class FaultBase:
+    """The fields every injected failure has (the subclasses add theirs after these)."""
+
+    status: int = 503
+    body: bytes | str | Mapping[str, Any] = b""
+    delay: float = 0.0
+    retry_after: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        """The body as bytes (a mapping is sent as JSON)."""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+RecordT = TypeVar("RecordT")
+FaultT = TypeVar("FaultT", bound=FaultBase)
+
+
+class LoopbackServer(Generic[RecordT, FaultT]):
+    """A threaded loopback HTTP server. Use as a context manager, or ``start()`` / ``stop()``.
+
+    Subclasses implement ``_handle`` (one POST) and ``_fault_target`` (which requests a fault
+    may answer), and set the class attributes below.
+    """
+
+    _thread_name: ClassVar[str] = "loopback"
+    _get_answer: ClassVar[Mapping[str, str]]  # the JSON body of the 405 answer to a GET
+    _content_type: ClassVar[str | None] = None  # of every answer; None: sniffed from the body
+
+    def __init__(self, *, host: str, port: int) -> None:
+        self.requests: list[RecordT] = []
+        self.issued: list[str] = []
+        self._faults: collections.deque[FaultT] = collections.deque()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._gate = threading.Event()
+        self._gate.set()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://host:port`` (for ``LocalIMS``: the ``ims_host``)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        """Serve in a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},  # so stop() (a shutdown handshake) returns at once
+                name=self._thread_name,
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._stopping.set()
+        self._gate.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ setup
+
+    def clear_faults(self) -> None:
+        """Drop injected faults that have not fired yet."""
+        with self._lock:
+            self._faults.clear()
+
+    def pause(self) -> None:
+        """Hold every answer (requests are still counted) until :meth:`resume`.
+
+        Lets a test make many callers overlap one in-flight request deterministically.
+        """
+        self._gate.clear()
+
+    def resume(self) -> None:
+        """Release answers held by :meth:`pause`."""
+        self._gate.set()
+
+    def reset_counts(self) -> None:
+        """Zero the request counters and forget recorded requests."""
+        with self._lock:
+            self._counts.clear()
+            self.requests.clear()
+
+    def _add_faults(self, faults: Iterable[FaultT]) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def _count(self, key: str | None) -> int:
+        with self._lock:
+            if key is None:
+                return sum(self._counts.values())
+            return self._counts[key]
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # quiet
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionError:
+                    pass  # the client gave up (a timeout under test): no one to answer
+
+            def do_POST(self) -> None:
+                server._handle(self)
+
+            def do_GET(self) -> None:
+                server._reply(self, 405, server._get_answer)
+
+        return Handler
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    def _fault_target(self, fault: FaultT) -> str | None:
+        """The request kind (count key) ``fault`` may answer; None for any."""
+        raise NotImplementedError
+
+    def _standard_headers(self) -> dict[str, str]:
+        """Headers of every answer, after ``Content-Type`` and ``Content-Length``."""
+        return {}
+
+    @staticmethod
+    def _read_form(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, str]]:
+        """The request's path (no query) and its form body (the first value of each name)."""
+        path = handler.path.split("?", 1)[0]
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        return path, {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+
+    def _receive(self, key: str, record: RecordT) -> FaultT | None:
+        """Count and record a request, take the first fault for it, then wait out a pause."""
+        with self._lock:
+            self._counts[key] += 1
+            self.requests.append(record)
+            fault = self._take_fault(key)
+        self._gate.wait(timeout=60)
+        return fault
+
+    def _take_fault(self, key: str) -> FaultT | None:
+        for index, fault in enumerate(self._faults):
+            if self._fault_target(fault) in (None, key):
+                del self._faults[index]
+                return fault
+        return None
+
+    @staticmethod
+    def _drop(handler: BaseHTTPRequestHandler) -> None:
+        """Close the connection without an answer."""
+        handler.close_connection = True
+        handler.wfile.flush()
+        handler.connection.close()
+
+    @staticmethod
+    def _fault_headers(fault: FaultBase) -> dict[str, str]:
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        return headers
+
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: Mapping[str, Any] | bytes,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header(
+            "Content-Type", content_type or self._content_type or sniff_content_type(data)
+        )
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in self._standard_headers().items():
+            handler.send_header(name, value)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
