@@ -492,7 +492,7 @@ def test_a_slow_answer_gives_up_at_the_deadline_on_real_time(
     record_property("requests_to_ims", ims.count())
     ims.clear_faults()
     token = run(make(cred, clock), mode)
-    assert token.access_token == ims.issued[-1]
+    assert token.access_token in ims.issued
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -517,7 +517,9 @@ def test_a_response_that_never_comes_gives_up_at_the_deadline(
     record_property("seconds_to_error", round(elapsed, 3))
     record_property("requests_to_ims", reached)
     token = run(make(cred, clock), mode)
-    assert token.access_token == ims.issued[-1]
+    # The abandoned requests are answered too once IMS resumes, so the new token need not be
+    # the last one issued; it must be a real one, from one new request.
+    assert token.access_token in ims.issued
     assert ims.count() == reached + 1
 
 

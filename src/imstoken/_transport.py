@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +64,69 @@ _NEW_CONNECTION_EVENTS = frozenset(
 )
 
 
+class _Alarms:
+    """One daemon thread that runs due callbacks: a watchdog per attempt without a thread per
+    attempt (starting a thread costs up to milliseconds on a busy machine, on every fetch)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[list[Any]] = []
+        self._order = itertools.count()
+        self._pid = -1
+
+    def _ensure_thread(self) -> None:
+        # Called with the condition held. A forked child has no thread: start its own.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._heap.clear()
+            threading.Thread(target=self._run, name="imstoken-watchdog", daemon=True).start()
+
+    def start(self) -> None:
+        """Start the thread ahead of the first request."""
+        with self._cond:
+            self._ensure_thread()
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> list[Any]:
+        """Run ``callback`` in ``delay`` seconds unless cancelled; returns the handle."""
+        entry = [time.monotonic() + delay, next(self._order), callback]
+        with self._cond:
+            self._ensure_thread()
+            heapq.heappush(self._heap, entry)
+            self._cond.notify()
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        """Forget a scheduled callback (it is dropped when its time comes)."""
+        entry[2] = None
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                callback = heapq.heappop(self._heap)[2]
+                if callback is None:
+                    continue
+                self._cond.release()
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001, S110 - a watchdog must never die
+                    pass
+                finally:
+                    self._cond.acquire()
+
+
+_alarms = _Alarms()
+
+
 class _Watchdog:
     """Cuts the connection of one sync attempt when its budget runs out.
 
@@ -75,15 +141,16 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self.fired = False
-        self._timer = threading.Timer(budget, self._fire)
-        self._timer.daemon = True
+        self._budget = budget
+        self._alarm: list[Any] | None = None
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        self._alarm = _alarms.schedule(self._budget, self._fire)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        if self._alarm is not None:
+            _alarms.cancel(self._alarm)
 
     def trace(self, event: str, info: Mapping[str, Any]) -> None:
         if event not in _NEW_CONNECTION_EVENTS:
@@ -140,13 +207,15 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 
 def prepare_ssl_context() -> None:
-    """Start loading the shared TLS context in the background, once per process.
+    """Start loading the shared TLS context in the background (and the watchdog thread), once
+    per process.
 
     A provider is usually built at start-up, well before its first token request: loading the
     CA bundle then overlaps with the app's own start instead of delaying the first token.
     """
     if _ssl_context is None:
         threading.Thread(target=shared_ssl_context, name="imstoken-tls", daemon=True).start()
+    _alarms.start()
 
 
 def new_sync_client(timeout: float) -> httpx.Client:
