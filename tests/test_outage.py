@@ -315,7 +315,8 @@ def test_a_hanging_ims_after_expiry_fails_every_caller_within_the_deadline(
     record_property("requests_to_ims", ims.count())
 
     token = provider.get_token() if mode == "sync" else asyncio.run(provider.aget_token())
-    assert token.access_token == ims.issued[-1] != first.access_token
+    assert token.access_token in ims.issued  # abandoned requests are answered on resume too
+    assert token.access_token != first.access_token
 
 
 def test_a_valid_token_is_never_replaced_by_an_error_when_a_forced_refresh_fails(
