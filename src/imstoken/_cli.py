@@ -9,8 +9,6 @@ detail. No command prints a secret; only ``token`` prints a token, because it is
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -30,6 +28,7 @@ from ._config import env_to_config, merge, read_config_file
 from ._exceptions import ConfigError, ImsTokenError, TokenRequestError
 from ._provider import TokenProvider
 from ._token import Token
+from ._wire import unverified_claims
 
 _LABEL = {"jwt": "Service Account (JWT)", "oauth": "OAuth Server-to-Server"}
 _KINDS = ("jwt", "oauth")  # the migration order: old credential first
@@ -196,19 +195,6 @@ def _build(loaded: _Loaded, credential: str | None) -> tuple[TokenProvider, list
     return provider, list(dict.fromkeys(str(item.message) for item in caught))
 
 
-def token_claims(access_token: str) -> dict[str, Any]:
-    """The payload of an IMS access token (itself a JWT), decoded WITHOUT verifying it."""
-    parts = access_token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        value = json.loads(raw)
-    except (ValueError, binascii.Error, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _when(expires_at: float) -> str:
     stamp = datetime.fromtimestamp(expires_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     left = int(expires_at - time.time())
@@ -296,7 +282,7 @@ class _Result:
         return self.token is not None
 
     def claims(self) -> dict[str, Any]:
-        return token_claims(self.token.access_token) if self.token is not None else {}
+        return unverified_claims(self.token.access_token) if self.token is not None else {}
 
 
 def _credentials_in(config: Mapping[str, Any]) -> tuple[list[str], str | None]:

@@ -277,21 +277,30 @@ def _canonical(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def chosen_credential(config: Mapping[str, Any], credential: str | None = None) -> str | None:
+    """``"jwt"`` or ``"oauth"``: what ``credential`` (or the mapping) selects; a mapping that
+    names none but holds one backend table selects that one. None if missing or invalid."""
+    chosen = credential
+    if chosen is None:
+        chosen = config.get("credential", config.get("authentication_method"))
+    if chosen is None:
+        present = [name for name in BACKEND_TABLES if isinstance(config.get(name), Mapping)]
+        return present[0] if len(present) == 1 else None
+    if isinstance(chosen, str) and chosen.strip().lower() in BACKEND_TABLES:
+        return chosen.strip().lower()
+    return None
+
+
 def merge(config: Mapping[str, Any], credential: str | None) -> tuple[str, dict[str, Any]]:
     """Shared keys, overlaid by the ``[jwt]``/``[oauth]`` table of the chosen credential."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"configuration must be a mapping, not {type(config).__name__}")
     shared = _canonical(config, "the top level")
-    chosen = credential if credential is not None else shared.get("credential")
+    chosen = chosen_credential(config, credential)
     if chosen is None:
-        present = [name for name in BACKEND_TABLES if isinstance(config.get(name), Mapping)]
-        if len(present) == 1:
-            chosen = present[0]
-        else:
+        if credential is None and shared.get("credential") is None:
             raise _error("credential", 'is missing: set credential = "oauth" or "jwt"')
-    if not isinstance(chosen, str) or chosen.strip().lower() not in BACKEND_TABLES:
         raise _error("credential", 'must be "oauth" or "jwt"')
-    chosen = chosen.strip().lower()
     merged = dict(shared)
     table = config.get(chosen)
     if table is not None:

@@ -9,7 +9,14 @@ from typing import Any
 
 from ._adobe import AdobeJWTBackend, AdobeOAuthBackend
 from ._cache import open_shared_cache
-from ._config import Settings, build_settings, env_to_config, expand_user, read_config_file
+from ._config import (
+    Settings,
+    build_settings,
+    chosen_credential,
+    env_to_config,
+    expand_user,
+    read_config_file,
+)
 from ._exceptions import ConfigError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
@@ -144,12 +151,8 @@ def resolve_env_references(
     if not isinstance(config, Mapping):
         return config  # build_settings names the problem
     environ = os.environ if environ is None else environ
-    chosen = credential if credential is not None else config.get("credential")
-    if chosen is None:
-        chosen = config.get("authentication_method")
-    chosen = chosen.strip().lower() if isinstance(chosen, str) else None
-    if chosen not in ("jwt", "oauth"):
-        chosen = None  # unknown yet: resolve everything, build_settings names the problem
+    # None (missing or invalid): resolve everything; build_settings names the problem.
+    chosen = chosen_credential(config, credential)
     overridden: set[str] = set()
     if chosen is not None and isinstance(config.get(chosen), Mapping):
         overridden = {k for k in config[chosen] if k in ENV_REFERENCE_KEYS}

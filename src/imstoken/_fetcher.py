@@ -71,7 +71,7 @@ class Fetcher:
 
     @property
     def credential(self) -> CredentialKind:
-        """``"jwt"`` or ``"oauth"``: which backend fetches."""
+        """Which backend this provider uses: ``"jwt"`` or ``"oauth"``."""
         return self._backend.credential
 
     def _http_client(self) -> httpx.Client:

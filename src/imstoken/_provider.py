@@ -28,7 +28,7 @@ from ._exceptions import ImsTokenError, TokenRequestError
 from ._fetcher import Fetcher
 from ._policy import Entry, RefreshPolicy
 from ._retry import Backoff
-from ._token import CredentialKind, Token
+from ._token import Token
 from ._transport import (
     prepare_ssl_context,
 )
@@ -148,11 +148,6 @@ class TokenProvider(Fetcher, httpx.Auth):
     # ------------------------------------------------------------------ public API
 
     @property
-    def credential(self) -> CredentialKind:
-        """Which backend this provider uses: ``"jwt"`` or ``"oauth"``."""
-        return self._backend.credential
-
-    @property
     def cache_key(self) -> str:
         """The key this provider's token is cached under (derived from identity, not secrets)."""
         return self._cache_key
@@ -190,22 +185,12 @@ class TokenProvider(Fetcher, httpx.Auth):
 
     def headers(self) -> dict[str, str]:
         """Request headers for Adobe APIs: ``Authorization``, ``x-api-key``, ``x-gw-ims-org-id``."""
-        entry = self._slot.entry
-        if entry is None or not (
-            entry.obtained_at <= self._clock() < entry.stale_at
-            and self._monotonic() < entry.mono_stale_at
-        ):
-            entry = self._entry_sync(False, None)
+        entry = self._current_entry()
         return entry.headers.copy()
 
     async def aheaders(self) -> dict[str, str]:
         """Like :meth:`headers`, for asyncio."""
-        entry = self._slot.entry
-        if entry is None or not (
-            entry.obtained_at <= self._clock() < entry.stale_at
-            and self._monotonic() < entry.mono_stale_at
-        ):
-            entry = await self._entry_async(False, None)
+        entry = await self._acurrent_entry()
         return entry.headers.copy()
 
     def invalidate(self) -> None:
@@ -301,12 +286,7 @@ class TokenProvider(Fetcher, httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the headers; on a 401 refresh once and send the request once more."""
-        entry = self._slot.entry
-        if entry is None or not (
-            entry.obtained_at <= self._clock() < entry.stale_at
-            and self._monotonic() < entry.mono_stale_at
-        ):
-            entry = self._entry_sync(False, None)
+        entry = self._current_entry()
         self._apply(request, entry)
         response = yield request
         if response.status_code == 401:
@@ -318,12 +298,7 @@ class TokenProvider(Fetcher, httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The asyncio twin of :meth:`sync_auth_flow`."""
-        entry = self._slot.entry
-        if entry is None or not (
-            entry.obtained_at <= self._clock() < entry.stale_at
-            and self._monotonic() < entry.mono_stale_at
-        ):
-            entry = await self._entry_async(False, None)
+        entry = await self._acurrent_entry()
         self._apply(request, entry)
         response = yield request
         if response.status_code == 401:
@@ -340,6 +315,31 @@ class TokenProvider(Fetcher, httpx.Auth):
         return (await self._entry_async(False, rejected)).token
 
     # ------------------------------------------------------------------ decisions
+
+    def _current_entry(self) -> Entry:
+        """The fresh entry from memory, else through the slow path (headers, auth flows).
+
+        get_token() and aget_token() inline the same check: they are the hottest path.
+        """
+        entry = self._slot.entry
+        if (
+            entry is not None
+            and entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
+            return entry
+        return self._entry_sync(False, None)
+
+    async def _acurrent_entry(self) -> Entry:
+        """The asyncio twin of :meth:`_current_entry`."""
+        entry = self._slot.entry
+        if (
+            entry is not None
+            and entry.obtained_at <= self._clock() < entry.stale_at
+            and self._monotonic() < entry.mono_stale_at
+        ):
+            return entry
+        return await self._entry_async(False, None)
 
     def _decide(
         self, force: bool, rejected: Token | None

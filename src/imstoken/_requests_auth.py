@@ -14,6 +14,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 if TYPE_CHECKING:
     from ._provider import TokenProvider
+    from ._token import Token
 
 
 class RequestsAuth(AuthBase):
@@ -31,12 +32,13 @@ class RequestsAuth(AuthBase):
                 request.headers[name] = value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.provider.get_token()
-        self._apply(request, self.provider.headers())
-        request.register_hook("response", self._make_hook(token))  # type: ignore[no-untyped-call]
+        # One lookup: the token the hook may report as rejected is the one in the headers.
+        entry = self.provider._current_entry()
+        self._apply(request, entry.headers)
+        request.register_hook("response", self._make_hook(entry.token))  # type: ignore[no-untyped-call]
         return request
 
-    def _make_hook(self, sent_token: Any) -> Any:
+    def _make_hook(self, sent_token: Token) -> Any:
         handled = False
 
         def handle_401(response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -46,13 +48,11 @@ class RequestsAuth(AuthBase):
             handled = True
             if response.request.body is not None and hasattr(response.request.body, "read"):
                 return response  # a streamed body cannot be sent again
-            new_token = self.provider.refresh_rejected(sent_token)
+            entry = self.provider._entry_sync(False, sent_token)
             response.content  # noqa: B018 - drain so the connection can be reused
             response.close()
             retry = response.request.copy()
-            headers = self.provider.headers()
-            headers["Authorization"] = new_token.authorization
-            self._apply(retry, headers)
+            self._apply(retry, entry.headers)
             retried = response.connection.send(retry, **kwargs)
             retried.history.append(response)
             retried.request = retry

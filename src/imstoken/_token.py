@@ -29,12 +29,3 @@ class Token:
         )
 
     __str__ = __repr__
-
-    def expires_in(self, now: float) -> float:
-        """Seconds left until expiry, measured against ``now`` (Unix seconds)."""
-        return self.expires_at - now
-
-    @property
-    def authorization(self) -> str:
-        """The value of the ``Authorization`` header: ``Bearer <token>``."""
-        return f"Bearer {self.access_token}"

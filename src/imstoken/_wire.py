@@ -5,12 +5,14 @@ Nothing here opens a socket or reads a clock: callers pass "now" and the respons
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._exceptions import TokenRequestError
 from ._token import CredentialKind, Token
@@ -220,3 +222,16 @@ def parse_token_response(
         credential=credential,
         scope=scope if isinstance(scope, str) else None,
     )
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT-shaped token (IMS access tokens are JWTs), decoded WITHOUT verifying
+    it: for showing identity, never for trusting it. ``{}`` when it is not such a token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -38,6 +38,7 @@ from joserfc.jwk import ECKey, RSAKey
 from . import _memory
 from ._loopback import FaultBase, LoopbackServer, new_private_pem, sniff_content_type
 from ._testing_standard import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
+from ._wire import unverified_claims
 
 __all__ = [
     "Credential",
@@ -468,17 +469,8 @@ class LocalIMS(LoopbackServer[RecordedRequest, Fault]):
         return None
 
 
-def decode_access_token(token: str) -> dict[str, Any]:
-    """The payload of an IMS access token, decoded without verifying it."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    padded = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        value = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError):
-        return {}
-    return value if isinstance(value, dict) else {}
+#: The payload of an IMS access token, decoded without verifying it.
+decode_access_token = unverified_claims
 
 
 try:
