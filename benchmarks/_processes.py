@@ -101,9 +101,9 @@ def shared_cache_problem(kind: str) -> str | None:
     """Why the ``file`` or ``redis`` shared cache cannot be benchmarked here, or None."""
     try:
         if kind == "file":
-            from imstoken._filecache import FileCache  # noqa: F401
+            from imstoken._caches._file import FileCache  # noqa: F401
         else:
-            from imstoken._rediscache import RedisCache  # noqa: F401
+            from imstoken._caches._redis import RedisCache  # noqa: F401
     except ImportError as error:
         return f"imstoken's {kind} cache is not available ({error})"
     if kind == "redis":

@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 import imstoken
-from imstoken._transport import new_sync_client
+from imstoken._http._transport import new_sync_client
 from imstoken.testing import Credential, clear_memory_cache
 
 from ._timing import median

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from imstoken import _memory
+from imstoken import _slots
 
 if TYPE_CHECKING:
     from imstoken.testing import Credential, LocalIMS
@@ -18,9 +18,9 @@ pytest_plugins = ["imstoken.testing", "tests.redis_server", "tests.leakscan"]
 
 @pytest.fixture(autouse=True)
 def _clean_memory_cache() -> Iterator[None]:
-    _memory.clear()
+    _slots.clear()
     yield
-    _memory.clear()
+    _slots.clear()
 
 
 @pytest.fixture

@@ -260,8 +260,13 @@ class _Installation:
 
     def patch_classes(self) -> None:
         import imstoken
-        from imstoken import _adobe, _config, _keys, _policy, _requests_auth, _standard, _wire
+        from imstoken import _policy
         from imstoken import testing as imstoken_testing
+        from imstoken._adapters import _requests as _requests_auth
+        from imstoken._backends import _adobe, _standard
+        from imstoken._backends import _response as _wire
+        from imstoken._config import _keys
+        from imstoken._config import _settings as _config
 
         tracked: list[tuple[type[Any], str]] = [
             (imstoken.ImsTokenError, "exception"),
@@ -317,7 +322,7 @@ _servers: list[Any] = []
 
 
 def _register_oauth_client(client: Any) -> None:
-    from imstoken._standard import basic_authorization
+    from imstoken._backends._standard import basic_authorization
     from imstoken.testing import register_secret
 
     register_secret(client.client_secret)

@@ -213,7 +213,7 @@ def test_token_without_config_or_environment_says_what_is_missing() -> None:
 def test_token_uses_the_configured_shared_cache_like_the_app(
     ims: LocalIMS, cred: Credential, workdir: Path
 ) -> None:
-    pytest.importorskip("imstoken._filecache")
+    pytest.importorskip("imstoken._caches._file")
     path = workdir / "ims.toml"
     path.write_text(both_toml(cred, ims.url, extra=f'cache = "file"\ncache_path = "{workdir}"\n'))
     first = imstoken_cli("token", "--config", str(path))
@@ -572,7 +572,7 @@ def test_token_reads_a_console_json_and_names_a_missing_credential(tmp_path: Pat
 def test_main_in_process_checks_both_tables_without_a_credential_key(
     ims: LocalIMS, cred: Credential, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from imstoken._cli import main
+    from imstoken._cli._main import main
 
     path = workdir / "ims.toml"
     path.write_text(both_toml(cred, ims.url).replace('credential = "oauth"\n', ""))

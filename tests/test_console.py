@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imstoken
-from imstoken._console import console_to_config, convert_console, render_toml, toml_string
+from imstoken._config._console import console_to_config, convert_console, render_toml, toml_string
 from imstoken._factory import resolve_env_references
 from imstoken.testing import Credential, LocalIMS, generate_private_key
 

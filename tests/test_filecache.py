@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import imstoken
-from imstoken import _memory
-from imstoken._cache import encode_record
-from imstoken._filecache import FileCache, default_cache_dir, file_name
+from imstoken import _slots
+from imstoken._caches._file import FileCache, default_cache_dir, file_name
+from imstoken._caches._protocol import encode_record
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
 
@@ -317,7 +317,7 @@ def test_second_process_reuses_the_stored_token(
     config = cred.config("oauth", cache="file", cache_path=str(folder))
     with imstoken.from_config(config) as provider:
         first = provider.get_token()
-    _memory.clear()  # what a fresh process starts with
+    _slots.clear()  # what a fresh process starts with
     with imstoken.from_config(config) as provider:
         second = provider.get_token()
     assert second == first

@@ -458,12 +458,12 @@ Fetch = Callable[[], object]
 def test_providers_keep_sharing_after_the_memory_cache_is_cleared(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
-    from imstoken import _memory
+    from imstoken import _slots
 
     route = mock.post(URL).mock(side_effect=[ok("a"), ok("b"), ok("c")])
     old = make(clock)
     old.get_token()
-    _memory.clear()
+    _slots.clear()
     new = make(clock)
     assert new.get_token().access_token == "b"
     assert old.get_token().access_token == "b"  # same slot: no second fetch

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 import imstoken
-from imstoken import _memory
-from imstoken._rediscache import RedisCache, RedisLock, redact_url
+from imstoken import _slots
+from imstoken._caches._redis import RedisCache, RedisLock, redact_url
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
 from tests.redis_server import RedisServer
@@ -162,7 +162,7 @@ def test_providers_with_separate_memory_share_one_token(
     config = cred.config("oauth", cache=redis_url, cache_prefix="svc")
     with imstoken.from_config(config) as provider:
         first = provider.get_token()
-    _memory.clear()  # another process, or another host
+    _slots.clear()  # another process, or another host
     with imstoken.from_config(config) as provider:
         assert provider.get_token() == first
     assert ims.count() == 1
@@ -199,7 +199,7 @@ def test_async_provider_uses_redis(ims: LocalIMS, cred: Credential, redis_url: s
             return await provider.aget_token()
 
     first = asyncio.run(fetch())
-    _memory.clear()
+    _slots.clear()
     assert asyncio.run(fetch()) == first
     assert ims.count() == 1
 
@@ -334,7 +334,7 @@ def test_tls_url_works(
     config = cred.config("oauth", cache=server.url)
     with imstoken.from_config(config) as provider:
         first = provider.get_token()
-    _memory.clear()
+    _slots.clear()
     with imstoken.from_config(config) as provider:
         assert provider.get_token() == first
     assert ims.count() == 1

@@ -17,15 +17,15 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 import imstoken
-from imstoken._config import build_settings
-from imstoken._factory import build_backend
-from imstoken._standard import (
+from imstoken._backends._standard import (
     CLIENT_ASSERTION_TYPE,
     JWT_BEARER_GRANT,
     StandardClientCredentialsBackend,
     StandardJWTBearerBackend,
     basic_authorization,
 )
+from imstoken._config._settings import build_settings
+from imstoken._factory import build_backend
 from imstoken.testing import generate_private_key
 
 from .conftest import FakeClock

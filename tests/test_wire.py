@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from imstoken import TokenRequestError
-from imstoken._wire import parse_retry_after, parse_token_response
+from imstoken._backends._response import parse_retry_after, parse_token_response
 
 
 def parse(status: int = 200, body: object = None, raw: bytes | None = None, **kw: object):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ tokens are cached, shared and refreshed ahead of expiry::
     httpx.Client(auth=provider).get("https://analytics.adobe.io/...")
 """
 
-from ._exceptions import ConfigError, ImsTokenError, TokenRequestError
+from ._errors import ConfigError, ImsTokenError, TokenRequestError
 from ._factory import from_config, from_env, from_file
 from ._provider import TokenProvider
 from ._secret import Secret

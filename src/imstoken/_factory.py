@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._adobe import AdobeJWTBackend, AdobeOAuthBackend
-from ._cache import open_shared_cache
-from ._config import (
+from ._backends._adobe import AdobeJWTBackend, AdobeOAuthBackend
+from ._backends._response import Backend
+from ._caches._protocol import open_shared_cache
+from ._config._settings import (
     Settings,
     build_settings,
     chosen_credential,
@@ -17,16 +18,15 @@ from ._config import (
     expand_user,
     read_config_file,
 )
-from ._exceptions import ConfigError
+from ._errors import ConfigError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
-from ._wire import Backend
 
 
 def build_backend(settings: Settings) -> Backend:
     """The sans-I/O backend for validated settings."""
     if settings.profile == "standard":
-        from ._standard import build_standard_backend
+        from ._backends._standard import build_standard_backend
 
         return build_standard_backend(settings)
     assert settings.client_secret is not None
@@ -195,7 +195,7 @@ def load_file_config(
         raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
     file_path = expand_user(Path(os.fspath(path)))
     config = read_config_file(file_path)
-    from ._formats import normalise_file_config
+    from ._config._formats import normalise_file_config
 
     config = normalise_file_config(config, credential=credential)
     if private_key_path is not None:

@@ -22,22 +22,22 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from . import _memory
-from ._cache import SharedCache
-from ._exceptions import ImsTokenError, TokenRequestError
-from ._fetcher import Fetcher
+from . import _slots
+from ._backends._response import Backend
+from ._caches._protocol import SharedCache
+from ._errors import ImsTokenError, TokenRequestError
+from ._fetch import Fetcher
+from ._http._transport import (
+    prepare_ssl_context,
+)
 from ._policy import Entry, RefreshPolicy
 from ._retry import Backoff
 from ._token import Token
-from ._transport import (
-    prepare_ssl_context,
-)
-from ._wire import Backend
 
 if TYPE_CHECKING:
     import asyncio
 
-    from ._requests_auth import RequestsAuth
+    from ._adapters._requests import RequestsAuth
 
 logger = logging.getLogger("imstoken")
 
@@ -132,7 +132,7 @@ class TokenProvider(Fetcher, httpx.Auth):
         self._on_token = on_token
         self._on_error = on_error
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._slot = _memory.slot_for(cache_key)
+        self._slot = _slots.slot_for(cache_key)
         self._own_client = http_client is None
         self._client = http_client
         self._own_aclient = async_http_client is None
@@ -204,7 +204,7 @@ class TokenProvider(Fetcher, httpx.Auth):
 
     def requests_auth(self) -> RequestsAuth:
         """A ``requests`` auth object over this provider (needs the ``requests`` extra)."""
-        from ._requests_auth import RequestsAuth
+        from ._adapters._requests import RequestsAuth
 
         return RequestsAuth(self)
 
@@ -413,7 +413,7 @@ class TokenProvider(Fetcher, httpx.Auth):
     def _start_background_thread(self, future: Future[Entry], force: bool) -> None:
         # A pooled worker: handing work to a live thread costs microseconds, starting one does not.
         try:
-            executor = _memory.refresh_executor()
+            executor = _slots.refresh_executor()
             done = executor.submit(self._run_fetch_sync, future, force, background=True)
         except RuntimeError as error:  # the interpreter is shutting down: no new threads
             self._finish_failure(future, error, True, self._clock())
@@ -493,7 +493,7 @@ class TokenProvider(Fetcher, httpx.Auth):
                 slot.inflight = None
             slot.next_attempt_at = 0.0
         future.set_result(entry)
-        _memory.refresh_executor()  # warm the pool off the hot path, while a fetch just ran
+        _slots.refresh_executor()  # warm the pool off the hot path, while a fetch just ran
         if self._on_token is not None:
             try:
                 self._on_token(entry.token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ._exceptions import TokenRequestError
+from ._errors import TokenRequestError
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey, import_key
 
-from . import _memory
-from ._loopback import FaultBase, LoopbackServer, new_private_pem
+from .. import _slots
+from ._server import FaultBase, LoopbackServer, new_private_pem
 
 __all__ = ["LocalOAuthServer", "OAuthClient", "OAuthFault", "local_oauth"]
 
@@ -538,10 +538,10 @@ def _unverified_claims(assertion: str) -> dict[str, Any]:
 
 def _local_oauth() -> Iterator[LocalOAuthServer]:
     """A running LocalOAuthServer, and a clean process-wide token cache, for one test."""
-    _memory.clear()
+    _slots.clear()
     with LocalOAuthServer() as server:
         yield server
-    _memory.clear()
+    _slots.clear()
 
 
 try:

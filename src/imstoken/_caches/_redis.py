@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._cache import OutageLog, decode_record, encode_record
-from ._exceptions import ConfigError
-from ._token import Token
+from .._errors import ConfigError
+from .._token import Token
+from ._protocol import OutageLog, decode_record, encode_record
 
 logger = logging.getLogger("imstoken")
 

@@ -17,12 +17,12 @@ from urllib.parse import quote_plus
 
 from authlib.oauth2.rfc7523 import JWTBearerGrant
 
-from ._config import Settings
-from ._exceptions import ConfigError, TokenRequestError
-from ._keys import SigningKey
-from ._secret import Secret
-from ._token import CredentialKind, Token
-from ._wire import Backend, TokenRequest, parse_token_response
+from .._config._keys import SigningKey
+from .._config._settings import Settings
+from .._errors import ConfigError, TokenRequestError
+from .._secret import Secret
+from .._token import CredentialKind, Token
+from ._response import Backend, TokenRequest, parse_token_response
 
 CLIENT_CREDENTIALS_GRANT = "client_credentials"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

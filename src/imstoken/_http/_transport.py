@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import TokenRequestError
-from ._wire import MAX_BODY_BYTES, TokenRequest
+from .._backends._response import MAX_BODY_BYTES, TokenRequest
+from .._errors import TokenRequestError
 
 USER_AGENT = "imstoken/0.1"
 

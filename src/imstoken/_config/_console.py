@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._config import check_url
-from ._exceptions import ConfigError
+from .._errors import ConfigError
 from ._keys import load_signing_key
+from ._settings import check_url
 
 #: integration_type -> the credential objects an entry of that type must hold.
 _TYPES: dict[str, tuple[str, ...]] = {

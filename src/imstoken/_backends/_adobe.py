@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 
-from ._keys import SigningKey
-from ._secret import Secret
-from ._token import CredentialKind, Token
-from ._wire import TokenRequest, parse_token_response
+from .._config._keys import SigningKey
+from .._secret import Secret
+from .._token import CredentialKind, Token
+from ._response import TokenRequest, parse_token_response
 
 FORM_HEADERS: Mapping[str, str] = {"Accept": "application/json"}
 

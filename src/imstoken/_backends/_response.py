@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-from ._exceptions import TokenRequestError
-from ._token import CredentialKind, Token
+from .._errors import TokenRequestError
+from .._token import CredentialKind, Token
 
 # A token that claims to live longer than this is treated as nonsense, not cached for years.
 MAX_LIFETIME_SECONDS = 400 * 24 * 3600.0

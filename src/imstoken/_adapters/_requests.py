@@ -13,8 +13,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
-    from ._provider import TokenProvider
-    from ._token import Token
+    from .._provider import TokenProvider
+    from .._token import Token
 
 
 class RequestsAuth(AuthBase):

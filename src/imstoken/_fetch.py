@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
-from ._cache import SharedCache
-from ._exceptions import TokenRequestError
-from ._policy import Entry, RefreshPolicy
-from ._retry import Backoff, should_retry
-from ._token import CredentialKind, Token
-from ._transport import (
+from ._backends._response import Backend, TokenRequest
+from ._caches._protocol import SharedCache
+from ._errors import TokenRequestError
+from ._http._transport import (
     RawResponse,
     new_async_client,
     new_sync_client,
@@ -30,7 +28,9 @@ from ._transport import (
     send_sync,
     shared_ssl_context,
 )
-from ._wire import Backend, TokenRequest
+from ._policy import Entry, RefreshPolicy
+from ._retry import Backoff, should_retry
+from ._token import CredentialKind, Token
 
 if TYPE_CHECKING:
     import asyncio

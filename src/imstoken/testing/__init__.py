@@ -35,10 +35,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from . import _memory
-from ._loopback import FaultBase, LoopbackServer, new_private_pem, sniff_content_type
-from ._testing_standard import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
-from ._wire import unverified_claims
+from .. import _slots
+from .._backends._response import unverified_claims
+from ._oauth import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
+from ._server import FaultBase, LoopbackServer, new_private_pem, sniff_content_type
 
 __all__ = [
     "Credential",
@@ -61,7 +61,7 @@ JWT_PATHS = ("/ims/exchange/jwt", "/ims/exchange/jwt/")
 
 def clear_memory_cache() -> None:
     """Forget every token cached in this process (use between tests)."""
-    _memory.clear()
+    _slots.clear()
 
 
 _secrets_lock = threading.Lock()

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._config import (
+from .._token import CredentialKind
+from ._keys import SigningKey
+from ._settings import (
     CLIENT_AUTH_METHODS,
     Settings,
     _as_list,
@@ -22,8 +24,6 @@ from ._config import (
     _private_key,
     check_url,
 )
-from ._keys import SigningKey
-from ._token import CredentialKind
 
 _RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 # Claims the backend sets itself; extra_claims may not override them.

@@ -27,8 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._cache import OutageLog, decode_record, encode_record
-from ._token import Token
+from .._token import Token
+from ._protocol import OutageLog, decode_record, encode_record
 
 if sys.platform != "win32":
     import fcntl

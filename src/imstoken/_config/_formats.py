@@ -12,7 +12,7 @@ def normalise_file_config(config: dict[str, Any], *, credential: str | None) -> 
 
         return console_to_config(config, credential=credential)
     if config.get("type") == "service_account" and "client_email" in config:
-        from ._standard import service_account_to_config
+        from .._backends._standard import service_account_to_config
 
         return service_account_to_config(config, credential=credential)
     return config

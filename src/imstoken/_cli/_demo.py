@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ._factory import from_file
-from .testing import LocalIMS, clear_memory_cache, decode_access_token
+from .._factory import from_file
+from ..testing import LocalIMS, clear_memory_cache, decode_access_token
 
 CONFIG = """\
 # One file, both credentials: the cut-over is the next line.

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._config import env_to_config, merge, read_config_file
-from ._exceptions import ConfigError, ImsTokenError, TokenRequestError
-from ._provider import TokenProvider
-from ._token import Token
-from ._wire import unverified_claims
+from .._backends._response import unverified_claims
+from .._config._settings import env_to_config, merge, read_config_file
+from .._errors import ConfigError, ImsTokenError, TokenRequestError
+from .._provider import TokenProvider
+from .._token import Token
 
 _LABEL = {"jwt": "Service Account (JWT)", "oauth": "OAuth Server-to-Server"}
 _KINDS = ("jwt", "oauth")  # the migration order: old credential first
@@ -46,7 +46,7 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     # --verbose is accepted before or after the command; SUPPRESS keeps the global value.
     common = argparse.ArgumentParser(add_help=False)
@@ -164,7 +164,7 @@ class _Loaded:
 
 def _load(args: argparse.Namespace) -> _Loaded:
     """The config mapping from --config, or from IMS_* variables, with --private-key applied."""
-    from ._factory import load_file_config
+    from .._factory import load_file_config
 
     private_key = getattr(args, "private_key", None)
     if args.config is not None:
@@ -187,7 +187,7 @@ def _load(args: argparse.Namespace) -> _Loaded:
 
 def _build(loaded: _Loaded, credential: str | None) -> tuple[TokenProvider, list[str]]:
     """A provider, and the warnings building it raised (the retired-JWT one, say)."""
-    from ._factory import from_config
+    from .._factory import from_config
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -424,7 +424,7 @@ def _write_private(path: Path, text: str, *, replace: bool) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._console import convert_console
+    from .._config._console import convert_console
 
     source = Path(args.console_json)
     data = read_config_file(source)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ._exceptions import ConfigError
+from .._errors import ConfigError
+from .._secret import Secret
+from .._token import CredentialKind
 from ._keys import SigningKey, load_signing_key
-from ._secret import Secret
-from ._token import CredentialKind
 
 logger = logging.getLogger("imstoken")
 
@@ -458,7 +458,7 @@ def build_settings(
 
     if profile == "adobe":
         return _adobe_settings(kind, values, common, base_dir)
-    from ._config_standard import standard_settings
+    from ._standard import standard_settings
 
     return standard_settings(kind, values, common, base_dir)
 

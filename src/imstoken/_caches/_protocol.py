@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ._token import Token
+from .._token import Token
 
 logger = logging.getLogger("imstoken")
 
@@ -61,10 +61,10 @@ def open_shared_cache(spec: str, *, path: str | None, prefix: str) -> SharedCach
     if spec in ("memory", "none"):
         return None
     if spec == "file":
-        from ._filecache import FileCache
+        from ._file import FileCache
 
         return FileCache(path)
-    from ._rediscache import RedisCache
+    from ._redis import RedisCache
 
     return RedisCache(spec, prefix=prefix)
 

@@ -1,0 +1,1 @@
+"""_adapters: see the module docstrings."""

@@ -1,0 +1,1 @@
+"""_backends: see the module docstrings."""

@@ -1,0 +1,1 @@
+"""_caches: see the module docstrings."""
