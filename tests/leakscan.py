@@ -260,28 +260,26 @@ class _Installation:
 
     def patch_classes(self) -> None:
         import imstoken
+        from imstoken import _backends as backends
         from imstoken import _policy
         from imstoken import testing as imstoken_testing
         from imstoken._adapters import _requests as _requests_auth
-        from imstoken._backends import _adobe, _standard
-        from imstoken._backends import _response as _wire
-        from imstoken._config import _keys
-        from imstoken._config import _settings as _config
+        from imstoken._config import Settings
 
         tracked: list[tuple[type[Any], str]] = [
             (imstoken.ImsTokenError, "exception"),
             (imstoken.TokenProvider, "repr TokenProvider"),
             (imstoken.Token, "repr Token"),
             (imstoken.Secret, "repr Secret"),
-            (_config.Settings, "repr Settings"),
+            (Settings, "repr Settings"),
             (_policy.Entry, "repr Entry"),
-            (_wire.TokenRequest, "repr TokenRequest"),
-            (_keys.SigningKey, "repr SigningKey"),
-            (_adobe.AdobeOAuthBackend, "repr AdobeOAuthBackend"),
-            (_adobe.AdobeJWTBackend, "repr AdobeJWTBackend"),
-            (_standard.StandardClientCredentialsBackend, "repr StandardClientCredentialsBackend"),
-            (_standard.StandardJWTBearerBackend, "repr StandardJWTBearerBackend"),
-            (_standard.ClientAuthentication, "repr ClientAuthentication"),
+            (backends.TokenRequest, "repr TokenRequest"),
+            (backends.SigningKey, "repr SigningKey"),
+            (backends.AdobeOAuthBackend, "repr AdobeOAuthBackend"),
+            (backends.AdobeJWTBackend, "repr AdobeJWTBackend"),
+            (backends.StandardClientCredentialsBackend, "repr StandardClientCredentialsBackend"),
+            (backends.StandardJWTBearerBackend, "repr StandardJWTBearerBackend"),
+            (backends.ClientAuthentication, "repr ClientAuthentication"),
             (_requests_auth.RequestsAuth, "repr RequestsAuth"),
             (imstoken_testing.Credential, "repr Credential"),
             (imstoken_testing.OAuthClient, "repr OAuthClient"),
@@ -322,7 +320,7 @@ _servers: list[Any] = []
 
 
 def _register_oauth_client(client: Any) -> None:
-    from imstoken._backends._standard import basic_authorization
+    from imstoken._backends import basic_authorization
     from imstoken.testing import register_secret
 
     register_secret(client.client_secret)

@@ -397,7 +397,7 @@ def test_unknown_keys_are_ignored_with_a_hint(caplog: pytest.LogCaptureFixture) 
 
 
 def test_settings_repr_never_shows_secrets() -> None:
-    from imstoken._config._settings import build_settings
+    from imstoken._config import build_settings
 
     settings = build_settings(jwt_config(private_key=pem(passphrase="pp-77"), passphrase="pp-77"))
     text = repr(settings)
@@ -473,7 +473,7 @@ def test_a_token_url_or_query_given_as_ims_host_is_a_config_error(host: str) -> 
 def test_a_relative_cache_path_in_a_file_is_relative_to_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imstoken._config._settings import build_settings
+    from imstoken._config import build_settings
 
     folder = tmp_path / "conf"
     folder.mkdir()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import imstoken
-from imstoken._config._settings import STAGE_HOST, Settings
+from imstoken._config import STAGE_HOST, Settings
 from imstoken._deprecation import RETIRED_JWT_MESSAGE, is_adobe_production, warn_if_retired_jwt
 from imstoken.testing import Credential, LocalIMS, generate_private_key
 

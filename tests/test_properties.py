@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 import imstoken
 from imstoken import ConfigError, Token, TokenRequestError
 from imstoken._backends._response import MAX_LIFETIME_SECONDS, parse_token_response
+from imstoken._config import ALIASES, ENV_VARS, IGNORED_KEYS, KNOWN_KEYS, build_settings
 from imstoken._config._console import toml_key, toml_value
-from imstoken._config._settings import ALIASES, ENV_VARS, IGNORED_KEYS, KNOWN_KEYS, build_settings
 from imstoken._factory import build_backend
 
 from .keys import ec_pem, pem

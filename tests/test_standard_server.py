@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import imstoken
-from imstoken._config._settings import build_settings
+from imstoken._config import build_settings
 from imstoken._factory import build_backend
 from imstoken.testing import LocalOAuthServer, OAuthClient, generate_private_key
 

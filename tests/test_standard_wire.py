@@ -24,7 +24,7 @@ from imstoken._backends._standard import (
     StandardJWTBearerBackend,
     basic_authorization,
 )
-from imstoken._config._settings import build_settings
+from imstoken._config import build_settings
 from imstoken._factory import build_backend
 from imstoken.testing import generate_private_key
 

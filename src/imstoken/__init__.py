@@ -7,21 +7,38 @@ tokens are cached, shared and refreshed ahead of expiry::
     httpx.Client(auth=provider).get("https://analytics.adobe.io/...")
 """
 
-from ._errors import ConfigError, ImsTokenError, TokenRequestError
-from ._factory import from_config, from_env, from_file
+from ._errors import (
+    ConfigError,
+    ImsTokenError,
+    InvalidTokenResponse,
+    TokenEndpointUnreachable,
+    TokenRequestError,
+    TokenRequestRefused,
+    TokenRequestTimedOut,
+)
+from ._factory import ProviderOptions, from_config, from_env, from_file
+from ._policy import RefreshPolicy
 from ._provider import TokenProvider
+from ._retry import Backoff
 from ._secret import Secret
 from ._token import Token
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backoff",
     "ConfigError",
     "ImsTokenError",
+    "InvalidTokenResponse",
+    "ProviderOptions",
+    "RefreshPolicy",
     "Secret",
     "Token",
+    "TokenEndpointUnreachable",
     "TokenProvider",
     "TokenRequestError",
+    "TokenRequestRefused",
+    "TokenRequestTimedOut",
     "__version__",
     "from_config",
     "from_env",

@@ -7,7 +7,7 @@ import sys
 import warnings
 from urllib.parse import urlsplit
 
-from ._config._settings import PRODUCTION_HOST, Settings
+from ._config import PRODUCTION_HOST, Settings
 
 RETIRED_JWT_MESSAGE = (
     "Adobe retired Service Account (JWT) credentials (end of life 30 June 2025). Add an "

@@ -1,10 +1,27 @@
-"""The exception hierarchy: everything imstoken raises is an ``ImsTokenError``."""
+"""The exception hierarchy: everything imstoken raises is an ``ImsTokenError``.
+
+::
+
+    ImsTokenError
+    ├── ConfigError                  bad or incomplete configuration (also a ValueError)
+    └── TokenRequestError            no token (status_code, error, debug_id, retryable, ...)
+        ├── TokenEndpointUnreachable no answer: DNS, connection refused or reset, TLS (retryable)
+        ├── TokenRequestTimedOut     no complete answer within timeout or deadline (retryable)
+        ├── TokenRequestRefused      an HTTP error status: 4xx with an OAuth error, or 429 / 5xx
+        └── InvalidTokenResponse     a 2xx whose body is not a valid token response
+
+Every error has ``message``: the sentence alone, without the fields that ``str()`` appends.
+"""
 
 from __future__ import annotations
 
 
 class ImsTokenError(Exception):
-    """Base class of every error imstoken raises."""
+    """Base class of every error imstoken raises. ``message`` is the sentence alone."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 class ConfigError(ImsTokenError, ValueError):
@@ -26,9 +43,11 @@ class ConfigError(ImsTokenError, ValueError):
 class TokenRequestError(ImsTokenError):
     """The token endpoint answered with an error or nonsense, or could not be reached.
 
-    ``status_code`` is ``None`` for network errors. ``debug_id`` is Adobe's ``x-debug-id``
-    response header, which Adobe support asks for. ``retryable`` says whether trying again
-    later may help (network errors, timeouts, 408, 429, 5xx).
+    ``status_code`` is ``None`` when no HTTP answer came. ``error`` and ``error_description``
+    are the endpoint's OAuth error fields (``None`` when it sent none). ``debug_id`` is
+    Adobe's ``x-debug-id`` response header, which Adobe support asks for. ``retryable`` says
+    whether trying again later may help (network errors, timeouts, 408, 429, 5xx);
+    ``retry_after`` is the endpoint's ``Retry-After`` in seconds, if it sent one.
     """
 
     def __init__(
@@ -48,19 +67,42 @@ class TokenRequestError(ImsTokenError):
         self.debug_id = debug_id
         self.retryable = retryable
         self.retry_after = retry_after
-        parts = [message]
-        if status_code is not None:
-            parts.append(f"status={status_code}")
-        if error:
-            parts.append(f"error={error}")
-        if error_description:
-            parts.append(f"description={error_description!r}")
-        if debug_id:
-            parts.append(f"x-debug-id={debug_id}")
-        super().__init__("; ".join(parts))
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status_code is not None:
+            parts.append(f"status={self.status_code}")
+        if self.error:
+            parts.append(f"error={self.error}")
+        if self.error_description:
+            parts.append(f"description={self.error_description!r}")
+        if self.debug_id:
+            parts.append(f"x-debug-id={self.debug_id}")
+        return "; ".join(parts)
 
     def __repr__(self) -> str:
         return (
-            f"TokenRequestError(status_code={self.status_code!r}, error={self.error!r}, "
+            f"{type(self).__name__}(status_code={self.status_code!r}, error={self.error!r}, "
             f"debug_id={self.debug_id!r}, retryable={self.retryable!r})"
         )
+
+
+class TokenEndpointUnreachable(TokenRequestError):
+    """No answer from the token endpoint: name resolution, connection or TLS failed."""
+
+
+class TokenRequestTimedOut(TokenRequestError):
+    """No complete answer in time: one attempt's ``timeout``, or the fetch's ``deadline``."""
+
+
+class TokenRequestRefused(TokenRequestError):
+    """The endpoint answered with an HTTP error status.
+
+    A 4xx with an OAuth ``error`` (``invalid_client``, ``invalid_scope``, ...) is a credential
+    problem that retrying does not fix; 408, 429 and 5xx are ``retryable``.
+    """
+
+
+class InvalidTokenResponse(TokenRequestError):
+    """A 2xx answer that is not a valid token response (an HTML page from a proxy, say)."""

@@ -2,33 +2,86 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+import random
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
-from ._backends._adobe import AdobeJWTBackend, AdobeOAuthBackend
-from ._backends._response import Backend
+import httpx
+
+from ._backends import (
+    AdobeJWTBackend,
+    AdobeOAuthBackend,
+    Backend,
+    ClientAuthentication,
+    StandardClientCredentialsBackend,
+    StandardJWTBearerBackend,
+)
+from ._caches import SharedCache
 from ._caches._protocol import open_shared_cache
-from ._config._settings import (
+from ._config import (
     Settings,
     build_settings,
-    chosen_credential,
     env_to_config,
-    expand_user,
-    read_config_file,
+    load_file_config,
+    resolve_env_references,
 )
-from ._errors import ConfigError
+from ._errors import ConfigError, TokenRequestError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
+from ._retry import Backoff
+from ._token import Token
+
+
+class ProviderOptions(TypedDict, total=False):
+    """Keyword options of :func:`from_config`, :func:`from_env` and :func:`from_file`.
+
+    mypy checks them at the call; a misspelt one is a ``TypeError`` that names it.
+    """
+
+    on_token: Callable[[Token], object]
+    """Called with each new Token (metrics, logs)."""
+    on_error: Callable[[TokenRequestError], object]
+    """Called with each failed fetch, after its retries."""
+    http_client: httpx.Client
+    """Your own httpx client for the token endpoint (sync); imstoken does not close it."""
+    async_http_client: httpx.AsyncClient
+    """Your own httpx client for the token endpoint (asyncio); imstoken does not close it."""
+    policy: RefreshPolicy
+    """When a token counts as fresh, stale or expired (overrides the config's values)."""
+    backoff: Backoff
+    """How transient failures are retried within ``deadline``."""
+    shared_cache: SharedCache
+    """A shared cache object to use instead of the one the ``cache`` key names."""
+    clock: Callable[[], float]
+    """The wall clock, Unix seconds (inject in tests)."""
+    monotonic: Callable[[], float]
+    """A monotonic clock, seconds (inject in tests)."""
+    sleep: Callable[[float], None]
+    """How sync retries wait (inject in tests)."""
+    async_sleep: Callable[[float], Awaitable[None]]
+    """How asyncio retries wait (inject in tests)."""
+    rng: random.Random
+    """Jitter source for retries (seed it in tests)."""
+
+
+_OPTION_NAMES = frozenset(ProviderOptions.__annotations__)
+
+
+def _check_options(function: str, options: Mapping[str, object]) -> None:
+    for name in options:
+        if name not in _OPTION_NAMES:
+            close = difflib.get_close_matches(name, sorted(_OPTION_NAMES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
 
 
 def build_backend(settings: Settings) -> Backend:
     """The sans-I/O backend for validated settings."""
     if settings.profile == "standard":
-        from ._backends._standard import build_standard_backend
-
-        return build_standard_backend(settings)
+        return _standard_backend(settings)
     assert settings.client_secret is not None
     if settings.credential == "oauth":
         return AdobeOAuthBackend(
@@ -52,6 +105,50 @@ def build_backend(settings: Settings) -> Backend:
     )
 
 
+def _standard_backend(settings: Settings) -> Backend:
+    """The backend for ``profile = "standard"`` settings."""
+    algorithm = settings.signing_algorithm or "RS256"
+    client = ClientAuthentication(
+        method=settings.client_auth,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        signing_key=settings.signing_key,
+        algorithm=algorithm,
+        key_id=settings.key_id,
+        assertion_lifetime=settings.jwt_expiry,
+        # For the JWT-bearer grant, extra claims belong to the grant assertion instead.
+        extra_claims=settings.extra_claims if settings.credential == "oauth" else (),
+    )
+    if settings.credential == "oauth":
+        return StandardClientCredentialsBackend(
+            token_url=settings.token_url,
+            client=client,
+            scopes=settings.scopes,
+            audience=settings.audience,
+            resource=settings.resource,
+            extra_params=settings.extra_params,
+            default_expires_in=settings.default_expires_in,
+        )
+    if settings.signing_key is None:
+        raise ConfigError("is missing (or give private_key as PEM text)", key="private_key_path")
+    return StandardJWTBearerBackend(
+        token_url=settings.token_url,
+        client=client,
+        signing_key=settings.signing_key,
+        algorithm=algorithm,
+        issuer=settings.issuer or settings.client_id,
+        audience=settings.audience or settings.token_url,
+        subject=settings.subject,
+        key_id=settings.key_id,
+        scopes=settings.scopes,
+        extra_claims=settings.extra_claims,
+        resource=settings.resource,
+        extra_params=settings.extra_params,
+        assertion_lifetime=settings.jwt_expiry,
+        default_expires_in=settings.default_expires_in,
+    )
+
+
 def api_headers(settings: Settings) -> dict[str, str]:
     """The headers Adobe APIs want beside ``Authorization``."""
     if settings.profile != "adobe":
@@ -62,23 +159,26 @@ def api_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def provider_from_settings(settings: Settings, **options: Any) -> TokenProvider:
+def provider_from_settings(
+    settings: Settings, **options: Unpack[ProviderOptions]
+) -> TokenProvider:
     """Wire backend, caches and policy for validated settings."""
     backend = build_backend(settings)
-    shared = options.pop("shared_cache", None)
-    if shared is None:
+    options = options.copy()
+    if options.get("shared_cache") is None:
         shared = open_shared_cache(
             settings.cache, path=settings.cache_path, prefix=settings.cache_prefix
         )
-    policy = options.pop("policy", None) or RefreshPolicy(
-        refresh_window=settings.refresh_window, min_validity=settings.min_validity
-    )
+        if shared is not None:
+            options["shared_cache"] = shared
+    if options.get("policy") is None:
+        options["policy"] = RefreshPolicy(
+            refresh_window=settings.refresh_window, min_validity=settings.min_validity
+        )
     provider = TokenProvider(
         backend,
         cache_key=settings.cache_key(),
         api_headers=api_headers(settings),
-        shared_cache=shared,
-        policy=policy,
         timeout=settings.timeout,
         deadline=settings.deadline,
         **options,
@@ -98,14 +198,15 @@ def from_config(
     *,
     credential: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
-    **options: Any,
+    **options: Unpack[ProviderOptions],
 ) -> TokenProvider:
     """A provider from a mapping (e.g. parsed TOML or JSON).
 
     ``credential`` overrides the mapping's ``credential`` key. Relative key paths resolve
-    against ``base_dir`` (default: the working directory). ``options`` go to
-    :class:`TokenProvider` (``clock``, ``on_token``, ``http_client``, ...).
+    against ``base_dir`` (default: the working directory). ``options``: see
+    :class:`ProviderOptions`.
     """
+    _check_options("from_config", options)
     settings = build_settings(
         resolve_env_references(config, credential=credential),
         credential=credential,
@@ -118,9 +219,13 @@ def from_env(
     environ: Mapping[str, str] | None = None,
     *,
     credential: str | None = None,
-    **options: Any,
+    **options: Unpack[ProviderOptions],
 ) -> TokenProvider:
-    """A provider from ``IMS_*`` environment variables (``environ`` defaults to ``os.environ``)."""
+    """A provider from ``IMS_*`` environment variables (``environ`` defaults to ``os.environ``).
+
+    ``options``: see :class:`ProviderOptions`.
+    """
+    _check_options("from_env", options)
     config = env_to_config(os.environ if environ is None else environ)
     if not config:
         raise ConfigError(
@@ -130,104 +235,21 @@ def from_env(
     return from_config(config, credential=credential, **options)
 
 
-#: Keys whose value may be ``{ env = "VARIABLE" }``: a file that names the variable holding
-#: the secret instead of the secret itself (``imstoken convert --secrets-from-env``).
-ENV_REFERENCE_KEYS = frozenset(
-    {"client_secret", "private_key", "private_key_passphrase", "passphrase"}
-)
-
-
-def resolve_env_references(
-    config: Mapping[str, Any],
-    environ: Mapping[str, str] | None = None,
-    *,
-    credential: str | None = None,
-) -> Mapping[str, Any]:
-    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value.
-
-    Only the references the chosen credential uses are read: after the cut-over, the JWT
-    credential's variables can be removed without breaking the OAuth credential in use.
-    """
-    if not isinstance(config, Mapping):
-        return config  # build_settings names the problem
-    environ = os.environ if environ is None else environ
-    # None (missing or invalid): resolve everything; build_settings names the problem.
-    chosen = chosen_credential(config, credential)
-    overridden: set[str] = set()
-    if chosen is not None and isinstance(config.get(chosen), Mapping):
-        overridden = {k for k in config[chosen] if k in ENV_REFERENCE_KEYS}
-
-    def resolve(table: Mapping[str, Any], where: str) -> dict[str, Any]:
-        out = dict(table)
-        for key, value in table.items():
-            if key not in ENV_REFERENCE_KEYS or not isinstance(value, Mapping):
-                continue
-            name = value.get("env")
-            if set(value) != {"env"} or not isinstance(name, str) or not name.strip():
-                raise ConfigError(f'must be a string or {{ env = "VARIABLE" }} ({where})', key=key)
-            resolved = environ.get(name.strip())
-            if resolved is None or not resolved.strip():
-                raise ConfigError(
-                    f"names the environment variable {name.strip()}, which is not set ({where})",
-                    key=key,
-                )
-            out[key] = resolved
-        return out
-
-    top = {k: v for k, v in config.items() if k not in overridden}
-    resolved = resolve(top, "the top level")
-    for table in ("jwt", "oauth"):
-        if isinstance(config.get(table), Mapping) and chosen in (None, table):
-            resolved[table] = resolve(config[table], f"[{table}]")
-        elif table in config:
-            resolved[table] = config[table]
-    return resolved
-
-
-def load_file_config(
-    path: str | os.PathLike[str],
-    *,
-    credential: str | None = None,
-    private_key_path: str | os.PathLike[str] | None = None,
-) -> tuple[dict[str, Any], Path]:
-    """Read a config file (TOML, JSON, Developer Console or service-account JSON) as a mapping."""
-    if not isinstance(path, str | os.PathLike):
-        raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
-    file_path = expand_user(Path(os.fspath(path)))
-    config = read_config_file(file_path)
-    from ._config._formats import normalise_file_config
-
-    config = normalise_file_config(config, credential=credential)
-    if private_key_path is not None:
-        config = dict(config)
-        config["private_key_path"] = os.fspath(
-            expand_user(Path(os.fspath(private_key_path)), "private_key_path").absolute()
-        )
-        for table in ("jwt", "oauth"):
-            if isinstance(config.get(table), dict):
-                config[table] = {
-                    k: v
-                    for k, v in config[table].items()
-                    if k not in ("private_key", "private_key_path", "private_key_file")
-                }
-        config.pop("private_key", None)
-        config.pop("private_key_file", None)  # an alias of private_key_path: "given twice"
-    return config, file_path.absolute().parent
-
-
 def from_file(
     path: str | os.PathLike[str],
     *,
     credential: str | None = None,
     private_key_path: str | os.PathLike[str] | None = None,
-    **options: Any,
+    **options: Unpack[ProviderOptions],
 ) -> TokenProvider:
     """A provider from a ``.toml`` or ``.json`` file.
 
     A Developer Console project JSON ("Download JSON") is recognised; pick its credential with
     ``credential=`` and give the key it lacks with ``private_key_path=``. A relative
-    ``private_key_path`` inside the file resolves against the file's folder.
+    ``private_key_path`` inside the file resolves against the file's folder. ``options``: see
+    :class:`ProviderOptions`.
     """
+    _check_options("from_file", options)
     config, base_dir = load_file_config(
         path, credential=credential, private_key_path=private_key_path
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
-from ._backends._response import Backend, TokenRequest
+from ._backends import Backend, TokenRequest
 from ._caches._protocol import SharedCache
 from ._errors import TokenRequestError
 from ._http._transport import (

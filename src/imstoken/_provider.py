@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Self
 import httpx
 
 from . import _slots
-from ._backends._response import Backend
+from ._backends import Backend
 from ._caches._protocol import SharedCache
 from ._errors import ImsTokenError, TokenRequestError
 from ._fetch import Fetcher

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 
-from .._config._keys import SigningKey
 from .._secret import Secret
 from .._token import CredentialKind, Token
-from ._response import TokenRequest, parse_token_response
+from ._protocol import TokenRequest
+from ._response import parse_token_response
+from ._signing import SigningKey
 
 FORM_HEADERS: Mapping[str, str] = {"Accept": "application/json"}
 

@@ -5,16 +5,12 @@ Nothing here opens a socket or reads a clock: callers pass "now" and the respons
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
 
-from .._errors import TokenRequestError
+from .._errors import InvalidTokenResponse, TokenRequestError, TokenRequestRefused
 from .._token import CredentialKind, Token
 
 # A token that claims to live longer than this is treated as nonsense, not cached for years.
@@ -22,43 +18,6 @@ MAX_LIFETIME_SECONDS = 400 * 24 * 3600.0
 # Bodies larger than this are not token responses; never try to parse or echo them.
 MAX_BODY_BYTES = 1 << 20
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class TokenRequest:
-    """One HTTP request to a token endpoint. Its repr never shows form values or headers."""
-
-    url: str
-    form: Mapping[str, str]
-    headers: Mapping[str, str] = field(default_factory=dict)
-    method: str = "POST"
-
-    def __repr__(self) -> str:
-        return f"TokenRequest({self.method} {self.url}, fields={sorted(self.form)})"
-
-
-class Backend(Protocol):
-    """A credential backend: settings and "now" in, a request out; a response in, a Token out."""
-
-    @property
-    def credential(self) -> CredentialKind:
-        """``"jwt"`` or ``"oauth"``: which kind of credential this backend presents."""
-        ...
-
-    @property
-    def token_url(self) -> str:
-        """The token endpoint."""
-        ...
-
-    def build_request(self, now: float) -> TokenRequest:
-        """The request that asks for a new token, as of ``now`` (Unix seconds)."""
-        ...
-
-    def parse_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
-    ) -> Token:
-        """Turn a response into a Token or raise ``TokenRequestError``."""
-        ...
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -135,7 +94,8 @@ def parse_token_response(
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> TokenRequestError:
-        return TokenRequestError(
+        kind = InvalidTokenResponse if 200 <= status < 300 else TokenRequestRefused
+        return kind(
             message,
             status_code=status,
             error=redact(error, secrets) if error else error,
@@ -222,16 +182,3 @@ def parse_token_response(
         credential=credential,
         scope=scope if isinstance(scope, str) else None,
     )
-
-
-def unverified_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT-shaped token (IMS access tokens are JWTs), decoded WITHOUT verifying
-    it: for showing identity, never for trusting it. ``{}`` when it is not such a token."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        value = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, TypeError, binascii.Error, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}

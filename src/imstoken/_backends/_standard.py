@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from authlib.oauth2.rfc7523 import JWTBearerGrant
-
-from .._config._keys import SigningKey
-from .._config._settings import Settings
 from .._errors import ConfigError, TokenRequestError
 from .._secret import Secret
 from .._token import CredentialKind, Token
-from ._response import Backend, TokenRequest, parse_token_response
+from ._protocol import TokenRequest
+from ._response import parse_token_response
+from ._signing import SigningKey, sign_assertion
 
 CLIENT_CREDENTIALS_GRANT = "client_credentials"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -42,42 +39,6 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
     """
     pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
     return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-
-
-def sign_assertion(
-    *,
-    signing_key: SigningKey,
-    algorithm: str,
-    key_id: str | None,
-    issuer: str,
-    subject: str | None,
-    audience: str,
-    now: float,
-    lifetime: int,
-    claims: Mapping[str, Any] | None = None,
-) -> str:
-    """A signed RFC 7523 assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp`` and a fresh ``jti``.
-
-    The result is a bearer credential until it expires: never log it.
-    """
-    header: dict[str, Any] = {"alg": algorithm, "typ": "JWT"}
-    if key_id:
-        header["kid"] = key_id
-    issued_at = int(now)
-    payload = dict(claims or {})
-    # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
-    payload["jti"] = secrets.token_urlsafe(24)
-    signed = JWTBearerGrant.sign(
-        signing_key.jwk,
-        issuer=issuer,
-        audience=audience,
-        subject=subject,
-        issued_at=issued_at,
-        expires_at=issued_at + lifetime,
-        claims=payload,
-        header=header,
-    )
-    return signed.decode() if isinstance(signed, bytes) else str(signed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +110,8 @@ def _scrub(error: TokenRequestError) -> TokenRequestError:
         value = getattr(error, name)
         if value:
             setattr(error, name, _JWS_PATTERN.sub("***", value))
-    error.args = tuple(
-        _JWS_PATTERN.sub("***", arg) if isinstance(arg, str) else arg for arg in error.args
-    )
+    error.message = _JWS_PATTERN.sub("***", error.message)
+    error.args = (error.message,)
     return error
 
 
@@ -286,106 +246,3 @@ class StandardJWTBearerBackend:
             default_expires_in=self.default_expires_in,
             client=self.client,
         )
-
-
-def build_standard_backend(settings: Settings) -> Backend:
-    """The backend for ``profile = "standard"`` settings."""
-    algorithm = settings.signing_algorithm or "RS256"
-    client = ClientAuthentication(
-        method=settings.client_auth,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        signing_key=settings.signing_key,
-        algorithm=algorithm,
-        key_id=settings.key_id,
-        assertion_lifetime=settings.jwt_expiry,
-        # For the JWT-bearer grant, extra claims belong to the grant assertion instead.
-        extra_claims=settings.extra_claims if settings.credential == "oauth" else (),
-    )
-    if settings.credential == "oauth":
-        return StandardClientCredentialsBackend(
-            token_url=settings.token_url,
-            client=client,
-            scopes=settings.scopes,
-            audience=settings.audience,
-            resource=settings.resource,
-            extra_params=settings.extra_params,
-            default_expires_in=settings.default_expires_in,
-        )
-    if settings.signing_key is None:
-        raise ConfigError("is missing (or give private_key as PEM text)", key="private_key_path")
-    return StandardJWTBearerBackend(
-        token_url=settings.token_url,
-        client=client,
-        signing_key=settings.signing_key,
-        algorithm=algorithm,
-        issuer=settings.issuer or settings.client_id,
-        audience=settings.audience or settings.token_url,
-        subject=settings.subject,
-        key_id=settings.key_id,
-        scopes=settings.scopes,
-        extra_claims=settings.extra_claims,
-        resource=settings.resource,
-        extra_params=settings.extra_params,
-        assertion_lifetime=settings.jwt_expiry,
-        default_expires_in=settings.default_expires_in,
-    )
-
-
-# ---------------------------------------------------------------- Google service-account files
-
-#: Google's scope for "everything this service account's IAM roles allow".
-GOOGLE_DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-# Keys of Google's key file that are not imstoken keys (the rest may be added by the user).
-_GOOGLE_KEYS = frozenset(
-    {
-        "type",
-        "project_id",
-        "private_key_id",
-        "private_key",
-        "client_email",
-        "client_id",
-        "auth_uri",
-        "token_uri",
-        "auth_provider_x509_cert_url",
-        "client_x509_cert_url",
-        "universe_domain",
-        "credential",
-        "profile",
-    }
-)
-
-
-def service_account_to_config(
-    data: Mapping[str, Any], *, credential: str | None = None
-) -> dict[str, Any]:
-    """Map a Google service-account JSON key file to a standard-profile JWT-bearer config.
-
-    ``iss`` is the ``client_email``, ``kid`` the ``private_key_id``, ``aud`` and the token URL the
-    ``token_uri``; scopes go in the assertion's ``scope`` claim, as Google requires. Scopes
-    default to ``cloud-platform``; imstoken keys added to the file (``scopes``, ``subject`` for
-    domain-wide delegation, ``cache``, ...) are used as they are.
-    """
-    if credential is not None and str(credential).strip().lower() != "jwt":
-        raise ConfigError(
-            "a Google service-account key file holds a JWT credential: use 'jwt'", key="credential"
-        )
-    for key in ("client_email", "private_key", "token_uri"):
-        value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError("is missing from the service-account key file", key=key)
-    config: dict[str, Any] = {
-        "credential": "jwt",
-        "profile": "standard",
-        "client_id": data.get("client_id") or data["client_email"],
-        "issuer": data["client_email"],
-        "token_url": data["token_uri"],
-        "audience": data["token_uri"],
-        "private_key": data["private_key"],
-        "scopes": list(GOOGLE_DEFAULT_SCOPES),
-        "scope_claim": True,
-    }
-    if data.get("private_key_id"):
-        config["key_id"] = data["private_key_id"]
-    config.update({key: value for key, value in data.items() if key not in _GOOGLE_KEYS})
-    return config

@@ -1,1 +1,12 @@
-"""_caches: see the module docstrings."""
+"""Shared caches: how one token is shared beyond this process.
+
+- ``_protocol``: the ``SharedCache`` protocol (a leaf: it knows no implementation);
+- ``_record``: the stored record's codec and the circuit breaker that skips an unavailable store;
+- ``_file``: one machine, many processes (``cache = "file"``);
+- ``_redis``: many hosts (``cache = "redis://..."``);
+- ``_select``: the cache a ``cache`` setting names.
+"""
+
+from ._protocol import LockHandle, SharedCache
+
+__all__ = ["LockHandle", "SharedCache"]

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._backends._response import unverified_claims
-from .._config._settings import env_to_config, merge, read_config_file
+from .._backends import unverified_claims
+from .._config import env_to_config, merge, read_config_file
 from .._errors import ConfigError, ImsTokenError, TokenRequestError
 from .._provider import TokenProvider
 from .._token import Token
@@ -164,7 +164,7 @@ class _Loaded:
 
 def _load(args: argparse.Namespace) -> _Loaded:
     """The config mapping from --config, or from IMS_* variables, with --private-key applied."""
-    from .._factory import load_file_config
+    from .._config import load_file_config
 
     private_key = getattr(args, "private_key", None)
     if args.config is not None:

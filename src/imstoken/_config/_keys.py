@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
-from typing import Any
 
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from joserfc.jwk import ECKey, RSAKey
 
+from .._backends import SigningKey
 from .._errors import ConfigError
 
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class SigningKey:
-    """A loaded private key, ready for JOSE signing. Its repr shows only the type."""
-
-    jwk: RSAKey | ECKey
-    default_algorithm: str
-    kind: str  # "RSA" or "EC"
-
-    def __repr__(self) -> str:
-        return f"SigningKey(kind={self.kind!r}, default_algorithm={self.default_algorithm!r})"
-
-    def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK dict (for servers that verify our assertions)."""
-        return dict(self.jwk.as_dict(private=False))
 
 
 # Loading an RSA key costs tens of milliseconds (cryptography checks it); an app that builds a

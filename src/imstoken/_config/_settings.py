@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .._backends import SigningKey
 from .._errors import ConfigError
 from .._secret import Secret
 from .._token import CredentialKind
-from ._keys import SigningKey, load_signing_key
+from ._keys import load_signing_key
 
 logger = logging.getLogger("imstoken")
 
@@ -529,64 +530,3 @@ def _adobe_settings(
         signing_key=signing_key,
         signing_algorithm="RS256",
     )
-
-
-# Signing algorithms that fit each key type. An EC key fits exactly one (its curve's).
-# ---------------------------------------------------------------- sources
-
-
-def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``IMS_*`` variables as a configuration mapping (empty values count as unset)."""
-    config: dict[str, Any] = {}
-    for key, variable in ENV_VARS.items():
-        value = environ.get(variable)
-        if value is not None and value.strip() != "":
-            config[key] = value
-    known = set(ENV_VARS.values())
-    for name in environ:
-        if name.startswith("IMS_") and name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            logger.warning("imstoken: ignoring unknown environment variable %s%s", name, hint)
-    return config
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a ``.toml`` or ``.json`` file into a mapping (no validation yet)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"config file {str(path)!r} could not be read ({exc.strerror or type(exc).__name__})"
-        ) from None
-    except ValueError:  # a NUL character: no file can have that name
-        raise ConfigError(f"config file {str(path)!r} is not a valid file path") from None
-    suffix = path.suffix.lower()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
-    if suffix == ".toml":
-        import tomllib
-
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            # The TOML error names line and column, not the offending value.
-            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    if suffix == ".json":
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            position = f"line {exc.lineno}" if hasattr(exc, "lineno") else "somewhere"
-            raise ConfigError(f"config file {str(path)!r} is not valid JSON ({position})") from None
-        except RecursionError:
-            raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
-        if not isinstance(parsed, dict):
-            raise ConfigError(f"config file {str(path)!r} must hold a JSON object")
-        return parsed
-    raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")

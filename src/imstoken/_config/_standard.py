@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._backends import SigningKey
 from .._token import CredentialKind
-from ._keys import SigningKey
 from ._settings import (
     CLIENT_AUTH_METHODS,
     Settings,

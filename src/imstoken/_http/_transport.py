@@ -15,8 +15,13 @@ from typing import Any
 
 import httpx
 
-from .._backends._response import MAX_BODY_BYTES, TokenRequest
-from .._errors import TokenRequestError
+from .._backends import MAX_BODY_BYTES, TokenRequest
+from .._errors import (
+    InvalidTokenResponse,
+    TokenEndpointUnreachable,
+    TokenRequestError,
+    TokenRequestTimedOut,
+)
 
 USER_AGENT = "imstoken/0.1"
 
@@ -32,12 +37,12 @@ class RawResponse:
 
 def _network_error(exc: Exception, url: str) -> TokenRequestError:
     kind = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        message = f"token endpoint timed out ({kind})"
-    else:
-        message = f"token endpoint could not be reached ({kind})"
     # The URL never carries secrets (check_url refuses credentials in it).
-    return TokenRequestError(f"{message}: {url}", retryable=True, error="network_error")
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return TokenRequestTimedOut(f"token endpoint timed out ({kind}): {url}", retryable=True)
+    return TokenEndpointUnreachable(
+        f"token endpoint could not be reached ({kind}): {url}", retryable=True
+    )
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
@@ -45,10 +50,9 @@ def _headers(response: httpx.Response) -> dict[str, str]:
 
 
 def _out_of_time(url: str, budget: float) -> TokenRequestError:
-    return TokenRequestError(
+    return TokenRequestTimedOut(
         f"token endpoint timed out (no complete answer within {budget:.2f}s): {url}",
         retryable=True,
-        error="network_error",
     )
 
 
@@ -183,9 +187,11 @@ class _Watchdog:
                 pass  # already closed: the attempt ended by itself
 
 
-def _too_large(url: str) -> TokenRequestError:
-    return TokenRequestError(
-        f"token endpoint sent more than {MAX_BODY_BYTES} bytes: {url}", retryable=False
+def _too_large(url: str, status: int) -> TokenRequestError:
+    return InvalidTokenResponse(
+        f"token endpoint sent more than {MAX_BODY_BYTES} bytes: {url}",
+        status_code=status,
+        retryable=False,
     )
 
 
@@ -263,7 +269,7 @@ def send_sync(client: httpx.Client, request: TokenRequest, budget: float) -> Raw
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise _too_large(request.url)
+                    raise _too_large(request.url, response.status_code)
                 chunks.append(chunk)
                 if time.monotonic() - started > budget:
                     raise httpx.ReadTimeout("response body took longer than the budget")
@@ -297,7 +303,7 @@ async def send_async(
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > MAX_BODY_BYTES:
-                        raise _too_large(request.url)
+                        raise _too_large(request.url, response.status_code)
                     chunks.append(chunk)
                 return RawResponse(response.status_code, _headers(response), b"".join(chunks))
     except TokenRequestError:

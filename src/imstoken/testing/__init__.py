@@ -36,7 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from .. import _slots
-from .._backends._response import unverified_claims
+from .._backends import unverified_claims
 from ._oauth import LocalOAuthServer, OAuthClient, OAuthFault, local_oauth
 from ._server import FaultBase, LoopbackServer, new_private_pem, sniff_content_type
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import secrets
 import time
 import uuid
@@ -34,6 +33,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey, import_key
 
 from .. import _slots
+from .._backends import unverified_claims, unverified_header
 from ._server import FaultBase, LoopbackServer, new_private_pem
 
 __all__ = ["LocalOAuthServer", "OAuthClient", "OAuthFault", "local_oauth"]
@@ -376,7 +376,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         assertion = form.get("client_assertion")
         if not assertion:
             return 400, "invalid_request", "client_assertion missing"
-        unverified = _unverified_claims(assertion)
+        unverified = unverified_claims(assertion)
         client = self._client(str(unverified.get("sub", "")))
         if client is None:
             return 401, "invalid_client", "unknown client (sub of client_assertion)"
@@ -401,9 +401,8 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         """Signature, ``kid``, ``aud``, ``exp``, ``iat`` and ``jti`` replay of an assertion."""
         if client.verify_key is None:
             return (status, error, "no key registered for this client"), {}, {}
-        try:
-            header = dict(_unverified_header(assertion))
-        except ValueError:
+        header = unverified_header(assertion)
+        if not header:
             return (status, error, "assertion is not a JWT"), {}, {}
         kid = header.get("kid")
         if client.require_kid and kid is None:
@@ -471,7 +470,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         assertion = form.get("assertion")
         if not assertion:
             return 400, "invalid_request", "assertion missing"
-        unverified = _unverified_claims(assertion)
+        unverified = unverified_claims(assertion)
         with self._lock:
             client = next(
                 (c for c in self._clients.values() if c.issuer == unverified.get("iss")), None
@@ -508,32 +507,6 @@ def _decode_basic(value: str) -> tuple[str | None, str | None]:
     if not colon:
         return None, None
     return unquote_plus(client_id), unquote_plus(secret)
-
-
-def _segment(assertion: str, index: int) -> dict[str, Any]:
-    parts = assertion.split(".")
-    if len(parts) != 3:
-        raise ValueError("not a compact JWS")
-    padded = parts[index] + "=" * (-len(parts[index]) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded))
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def _unverified_header(assertion: str) -> dict[str, Any]:
-    try:
-        return _segment(assertion, 0)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("bad JWT header") from exc
-
-
-def _unverified_claims(assertion: str) -> dict[str, Any]:
-    """Claims read without verification: only to pick the key that then verifies them."""
-    try:
-        return _segment(assertion, 1)
-    except (ValueError, TypeError):
-        return {}
 
 
 def _local_oauth() -> Iterator[LocalOAuthServer]:

@@ -1,0 +1,89 @@
+"""Signing keys and JWS assertions (RS*, PS*, ES*), and reading a JWT's parts without verifying."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc7523 import JWTBearerGrant
+from joserfc.jwk import ECKey, RSAKey
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SigningKey:
+    """A loaded private key, ready for JOSE signing. Its repr shows only the type."""
+
+    jwk: RSAKey | ECKey
+    default_algorithm: str
+    kind: str  # "RSA" or "EC"
+
+    def __repr__(self) -> str:
+        return f"SigningKey(kind={self.kind!r}, default_algorithm={self.default_algorithm!r})"
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half as a JWK dict (for servers that verify our assertions)."""
+        return dict(self.jwk.as_dict(private=False))
+
+
+def sign_assertion(
+    *,
+    signing_key: SigningKey,
+    algorithm: str,
+    key_id: str | None,
+    issuer: str,
+    subject: str | None,
+    audience: str,
+    now: float,
+    lifetime: int,
+    claims: Mapping[str, Any] | None = None,
+) -> str:
+    """A signed RFC 7523 assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp`` and a fresh ``jti``.
+
+    The result is a bearer credential until it expires: never log it.
+    """
+    header: dict[str, Any] = {"alg": algorithm, "typ": "JWT"}
+    if key_id:
+        header["kid"] = key_id
+    issued_at = int(now)
+    payload = dict(claims or {})
+    # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
+    payload["jti"] = secrets.token_urlsafe(24)
+    signed = JWTBearerGrant.sign(
+        signing_key.jwk,
+        issuer=issuer,
+        audience=audience,
+        subject=subject,
+        issued_at=issued_at,
+        expires_at=issued_at + lifetime,
+        claims=payload,
+        header=header,
+    )
+    return signed.decode() if isinstance(signed, bytes) else str(signed)
+
+
+def _segment(token: str, index: int) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(parts[index] + "=" * (-len(parts[index]) % 4)))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT-shaped token (IMS access tokens are JWTs), decoded WITHOUT verifying
+    it: for showing identity, never for trusting it. ``{}`` when it is not such a token."""
+    return _segment(token, 1)
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a JWT-shaped token, decoded WITHOUT verifying it (to pick the key
+    that then verifies it). ``{}`` when it is not such a token."""
+    return _segment(token, 0)

@@ -1,0 +1,169 @@
+"""Where configuration comes from: ``IMS_*`` variables, TOML / JSON files (including Developer
+Console and Google service-account files), and ``{ env = "NAME" }`` references to secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+from ._settings import ENV_VARS, chosen_credential, expand_user
+
+logger = logging.getLogger("imstoken")
+
+
+def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``IMS_*`` variables as a configuration mapping (empty values count as unset)."""
+    config: dict[str, Any] = {}
+    for key, variable in ENV_VARS.items():
+        value = environ.get(variable)
+        if value is not None and value.strip() != "":
+            config[key] = value
+    known = set(ENV_VARS.values())
+    for name in environ:
+        if name.startswith("IMS_") and name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            logger.warning("imstoken: ignoring unknown environment variable %s%s", name, hint)
+    return config
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a ``.toml`` or ``.json`` file into a mapping (no validation yet)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} could not be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    except ValueError:  # a NUL character: no file can have that name
+        raise ConfigError(f"config file {str(path)!r} is not a valid file path") from None
+    suffix = path.suffix.lower()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            # The TOML error names line and column, not the offending value.
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    if suffix == ".json":
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            position = f"line {exc.lineno}" if hasattr(exc, "lineno") else "somewhere"
+            raise ConfigError(f"config file {str(path)!r} is not valid JSON ({position})") from None
+        except RecursionError:
+            raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"config file {str(path)!r} must hold a JSON object")
+        return parsed
+    raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")
+
+
+#: Keys whose value may be ``{ env = "VARIABLE" }``: a file that names the variable holding
+#: the secret instead of the secret itself (``imstoken convert --secrets-from-env``).
+ENV_REFERENCE_KEYS = frozenset(
+    {"client_secret", "private_key", "private_key_passphrase", "passphrase"}
+)
+
+
+def resolve_env_references(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    credential: str | None = None,
+) -> Mapping[str, Any]:
+    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value.
+
+    Only the references the chosen credential uses are read: after the cut-over, the JWT
+    credential's variables can be removed without breaking the OAuth credential in use.
+    """
+    if not isinstance(config, Mapping):
+        return config  # build_settings names the problem
+    environ = os.environ if environ is None else environ
+    # None (missing or invalid): resolve everything; build_settings names the problem.
+    chosen = chosen_credential(config, credential)
+    overridden: set[str] = set()
+    if chosen is not None and isinstance(config.get(chosen), Mapping):
+        overridden = {k for k in config[chosen] if k in ENV_REFERENCE_KEYS}
+
+    def resolve(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+        out = dict(table)
+        for key, value in table.items():
+            if key not in ENV_REFERENCE_KEYS or not isinstance(value, Mapping):
+                continue
+            name = value.get("env")
+            if set(value) != {"env"} or not isinstance(name, str) or not name.strip():
+                raise ConfigError(f'must be a string or {{ env = "VARIABLE" }} ({where})', key=key)
+            resolved = environ.get(name.strip())
+            if resolved is None or not resolved.strip():
+                raise ConfigError(
+                    f"names the environment variable {name.strip()}, which is not set ({where})",
+                    key=key,
+                )
+            out[key] = resolved
+        return out
+
+    top = {k: v for k, v in config.items() if k not in overridden}
+    resolved = resolve(top, "the top level")
+    for table in ("jwt", "oauth"):
+        if isinstance(config.get(table), Mapping) and chosen in (None, table):
+            resolved[table] = resolve(config[table], f"[{table}]")
+        elif table in config:
+            resolved[table] = config[table]
+    return resolved
+
+
+def load_file_config(
+    path: str | os.PathLike[str],
+    *,
+    credential: str | None = None,
+    private_key_path: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Read a config file (TOML, JSON, Developer Console or service-account JSON) as a mapping."""
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
+    file_path = expand_user(Path(os.fspath(path)))
+    config = read_config_file(file_path)
+    config = normalise_file_config(config, credential=credential)
+    if private_key_path is not None:
+        config = dict(config)
+        config["private_key_path"] = os.fspath(
+            expand_user(Path(os.fspath(private_key_path)), "private_key_path").absolute()
+        )
+        for table in ("jwt", "oauth"):
+            if isinstance(config.get(table), dict):
+                config[table] = {
+                    k: v
+                    for k, v in config[table].items()
+                    if k not in ("private_key", "private_key_path", "private_key_file")
+                }
+        config.pop("private_key", None)
+        config.pop("private_key_file", None)  # an alias of private_key_path: "given twice"
+    return config, file_path.absolute().parent
+
+
+def normalise_file_config(config: dict[str, Any], *, credential: str | None) -> dict[str, Any]:
+    """Return an imstoken configuration mapping for whatever the file holds."""
+    if isinstance(config.get("project"), dict):
+        from ._console import console_to_config
+
+        return console_to_config(config, credential=credential)
+    if config.get("type") == "service_account" and "client_email" in config:
+        from ._google import service_account_to_config
+
+        return service_account_to_config(config, credential=credential)
+    return config
