@@ -24,7 +24,9 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 import imstoken
-from imstoken._http._transport import new_sync_client
+from imstoken._config import build_settings
+from imstoken._factory import build_backend
+from imstoken._http import new_sync_client
 from imstoken.testing import Credential, clear_memory_cache
 
 from ._timing import median
@@ -73,7 +75,7 @@ def cold_start(cred: Credential, credential: str, rounds: int) -> ColdStart:
     for index in range(rounds):
         clear_memory_cache()
         provider = imstoken.from_config(config)  # validates and loads the key: not timed
-        backend = provider._backend
+        backend = build_backend(build_settings(config))
         began = time.perf_counter()
         request = backend.build_request(time.time())
         signings.append(time.perf_counter() - began)

@@ -1,81 +1,51 @@
-"""The httpx flow's header fast path gives exactly what httpx's public header API gives."""
+"""The httpx flow's headers: Authorization always set, the caller's own API headers kept."""
 
 from __future__ import annotations
-
-import time
 
 import httpx
 import pytest
 
 import imstoken
-from imstoken import _provider
-from imstoken._policy import Entry, RefreshPolicy
-from imstoken._token import Token
 from imstoken.testing import Credential
 
-API_HEADERS = {"x-api-key": "client-1", "x-gw-ims-org-id": "ORG@AdobeOrg"}
 
-
-def entry(**api_headers: str) -> Entry:
-    token = Token("at-123", "bearer", time.time() + 3600, "oauth")
-    headers = {"Authorization": "Bearer at-123", **(api_headers or API_HEADERS)}
-    return RefreshPolicy().entry(token, time.time(), headers)
-
-
-def applied(
-    cred: Credential, request: httpx.Request, value: Entry, monkeypatch: pytest.MonkeyPatch,
-    *, fast: bool,
-) -> list[tuple[bytes, bytes]]:
+def through_flow(cred: Credential, **headers: str) -> httpx.Headers:
+    """The headers of a request after the provider's sync auth flow added its own."""
     provider = imstoken.from_config(cred.config("oauth"))
-    monkeypatch.setattr(_provider, "_EXTEND_HTTPX_HEADERS", fast)
-    provider._apply(request, value)
-    return request.headers.raw
-
-
-def client_request(**headers: str) -> httpx.Request:
     with httpx.Client() as client:
-        return client.build_request("GET", "https://api.example.com/", headers=headers)
+        request = client.build_request("GET", "https://api.example.com/", headers=headers)
+    flow = provider.sync_auth_flow(request)
+    sent = next(flow)
+    flow.close()
+    return sent.headers
 
 
-def test_the_installed_httpx_gets_the_fast_path() -> None:
-    assert _provider._can_extend_httpx_headers()
+def expected(cred: Credential) -> dict[str, str]:
+    return imstoken.from_config(cred.config("oauth")).headers()
+
+
+def test_a_plain_request_gets_all_three_headers(cred: Credential) -> None:
+    headers = through_flow(cred)
+    for name, value in expected(cred).items():
+        assert headers.get_list(name) == [value]
 
 
 @pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"X-Api-Key": "caller's own"},
-        {"authorization": "Bearer stale"},
-        {"x-gw-ims-org-id": "OTHER@AdobeOrg", "Accept": "application/json"},
-    ],
-    ids=["plain", "caller-api-key", "stale-authorization", "caller-org"],
+    ("name", "value"),
+    [("X-Api-Key", "caller's own"), ("x-gw-ims-org-id", "OTHER@AdobeOrg")],
 )
-def test_fast_path_matches_the_public_header_api(
-    cred: Credential, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str]
-) -> None:
-    fast = applied(cred, client_request(**headers), entry(), monkeypatch, fast=True)
-    slow = applied(cred, client_request(**headers), entry(), monkeypatch, fast=False)
-    assert fast == slow
-    assert httpx.Headers(fast).get_list("authorization") == ["Bearer at-123"]
+def test_a_caller_supplied_api_header_is_kept(cred: Credential, name: str, value: str) -> None:
+    headers = through_flow(cred, **{name: value})
+    assert headers.get_list(name) == [value]
+    assert headers["authorization"] == expected(cred)["Authorization"]
 
 
-def test_a_caller_supplied_api_key_is_kept(
-    cred: Credential, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    raw = applied(cred, client_request(**{"X-API-KEY": "mine"}), entry(), monkeypatch, fast=True)
-    assert httpx.Headers(raw).get_list("x-api-key") == ["mine"]
+def test_a_stale_authorization_is_replaced_not_doubled(cred: Credential) -> None:
+    headers = through_flow(cred, authorization="Bearer stale")
+    assert headers.get_list("authorization") == [expected(cred)["Authorization"]]
 
 
-def test_non_ascii_values_are_left_to_httpx(
-    cred: Credential, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    value = entry(**{"x-api-key": "clé"})
-    assert value.wire_headers is None
-    outcomes = []
-    for fast in (True, False):
-        try:
-            outcomes.append(applied(cred, client_request(), value, monkeypatch, fast=fast))
-        except UnicodeEncodeError as error:  # httpx keeps request headers ASCII
-            outcomes.append(type(error))
-    assert outcomes[0] == outcomes[1]
+def test_other_caller_headers_are_untouched(cred: Credential) -> None:
+    headers = through_flow(cred, Accept="application/json")
+    assert headers["accept"] == "application/json"
+    assert headers.get_list("x-api-key") == [cred.client_id]

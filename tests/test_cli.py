@@ -242,7 +242,7 @@ def test_token_verbose_adds_detail_but_no_secrets(
     ims.remove_credential(cred.client_id)
     run = imstoken_cli("token", "--config", str(config), "--verbose")
     assert run.returncode == 1
-    assert "error class: imstoken.TokenRequestError" in run.stderr
+    assert "error class: imstoken.TokenRequestRefused" in run.stderr
     assert f"token endpoint: {ims.url}/ims/token/v3" in run.stderr
     assert "credential: oauth" in run.stderr
     assert "x-debug-id:" in run.stderr
@@ -572,7 +572,7 @@ def test_token_reads_a_console_json_and_names_a_missing_credential(tmp_path: Pat
 def test_main_in_process_checks_both_tables_without_a_credential_key(
     ims: LocalIMS, cred: Credential, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from imstoken._cli._main import main
+    from imstoken._cli import main
 
     path = workdir / "ims.toml"
     path.write_text(both_toml(cred, ims.url).replace('credential = "oauth"\n', ""))

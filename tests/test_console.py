@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 import imstoken
 from imstoken._config import resolve_env_references
-from imstoken._config._console import console_to_config, convert_console, render_toml, toml_string
+from imstoken._config._console import convert_console
+from imstoken._config._console_project import console_to_config
+from imstoken._config._toml import render_toml, toml_string
 from imstoken.testing import Credential, LocalIMS, generate_private_key
 
 ORG = "0123456789ABCDEF01234567@AdobeOrg"

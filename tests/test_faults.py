@@ -197,7 +197,11 @@ CASES: list[Case] = [
         status=200,
         error="invalid_client",
     ),
-    Case("200 with a body over 1 MiB", {"status": 200, "body": b"x" * ((1 << 20) + 10)}),
+    Case(
+        "200 with a body over 1 MiB",
+        {"status": 200, "body": b"x" * ((1 << 20) + 10)},
+        status=200,
+    ),
     Case("expires_in 'soon'", {"status": 200, "body": token_body(expires_in="soon")}, status=200),
     Case("expires_in 'NaN'", {"status": 200, "body": token_body(expires_in="NaN")}, status=200),
     Case(

@@ -14,7 +14,7 @@ import pytest
 import imstoken
 from imstoken import _slots
 from imstoken._caches._file import FileCache, default_cache_dir, file_name
-from imstoken._caches._protocol import encode_record
+from imstoken._caches._record import encode_record
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
 

@@ -29,7 +29,7 @@ import imstoken
 from imstoken import ConfigError, Token, TokenRequestError
 from imstoken._backends._response import MAX_LIFETIME_SECONDS, parse_token_response
 from imstoken._config import ALIASES, ENV_VARS, IGNORED_KEYS, KNOWN_KEYS, build_settings
-from imstoken._config._console import toml_key, toml_value
+from imstoken._config._toml import toml_key, toml_value
 from imstoken._factory import build_backend
 
 from .keys import ec_pem, pem
@@ -600,7 +600,7 @@ def check_request_error(error: TokenRequestError) -> None:
     assert isinstance(error.retryable, bool)
     assert error.retry_after is None or 0 <= error.retry_after <= 24 * 3600
     assert "p8e-backend-secret-42" not in str(error)
-    assert "TokenRequestError(" in repr(error)
+    assert repr(error).startswith(f"{type(error).__name__}(status_code=")
 
 
 def check_token(token: Token, status: int, sent_at: float) -> None:

@@ -445,11 +445,22 @@ def test_provider_repr_names_the_credential_not_the_secret(clock: FakeClock) -> 
     assert "csecret" not in repr(provider)
 
 
-def test_context_manager_closes(mock: respx.MockRouter, clock: FakeClock) -> None:
+def test_context_manager_closes_the_client_it_made(
+    mock: respx.MockRouter, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[httpx.Client] = []
+    original = httpx.Client.close
+
+    def close(client: httpx.Client) -> None:
+        closed.append(client)
+        original(client)
+
+    monkeypatch.setattr(httpx.Client, "close", close)
     mock.post(URL).mock(return_value=ok("a"))
     with make(clock) as provider:
         provider.get_token()
-    assert provider._client is None
+        assert closed == []
+    assert len(closed) == 1
 
 
 Fetch = Callable[[], object]

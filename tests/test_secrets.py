@@ -109,7 +109,7 @@ def test_secret_wrapper_hides_its_value() -> None:
 
 
 def test_token_request_repr_hides_form_values() -> None:
-    from imstoken._backends._response import TokenRequest
+    from imstoken._backends import TokenRequest
 
     request = TokenRequest("https://x/token", {"client_secret": "hunter2"})
     assert "hunter2" not in repr(request)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from imstoken._http._transport import _Alarms
+from imstoken._http._watchdog import Alarms as _Alarms
 
 
 def test_a_due_alarm_runs_and_a_cancelled_one_does_not() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from urllib.parse import urlsplit
 
@@ -37,10 +36,13 @@ def _caller_stacklevel() -> int:
     The factories call each other (``from_file`` -> ``from_config`` -> ...), so a fixed number
     would blame imstoken's own code, where the default filters hide DeprecationWarning.
     """
+    import inspect  # lazily: only a JWT provider against production gets here
+
     level = 1  # the frame that calls warnings.warn: warn_if_retired_jwt
-    frame = sys._getframe(1)
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
         level += 1
     return level
 

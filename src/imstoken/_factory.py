@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
@@ -14,13 +16,14 @@ import httpx
 from ._backends import (
     AdobeJWTBackend,
     AdobeOAuthBackend,
+    AssertionSigner,
     Backend,
     ClientAuthentication,
     StandardClientCredentialsBackend,
     StandardJWTBearerBackend,
 )
 from ._caches import SharedCache
-from ._caches._protocol import open_shared_cache
+from ._caches._select import open_shared_cache
 from ._config import (
     Settings,
     build_settings,
@@ -107,44 +110,43 @@ def build_backend(settings: Settings) -> Backend:
 
 def _standard_backend(settings: Settings) -> Backend:
     """The backend for ``profile = "standard"`` settings."""
-    algorithm = settings.signing_algorithm or "RS256"
-    client = ClientAuthentication(
-        method=settings.client_auth,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        signing_key=settings.signing_key,
-        algorithm=algorithm,
-        key_id=settings.key_id,
-        assertion_lifetime=settings.jwt_expiry,
-        # For the JWT-bearer grant, extra claims belong to the grant assertion instead.
-        extra_claims=settings.extra_claims if settings.credential == "oauth" else (),
-    )
-    if settings.credential == "oauth":
-        return StandardClientCredentialsBackend(
-            token_url=settings.token_url,
-            client=client,
-            scopes=settings.scopes,
-            audience=settings.audience,
-            resource=settings.resource,
-            extra_params=settings.extra_params,
-            default_expires_in=settings.default_expires_in,
+    key = settings.signing_key
+    signer = None
+    if key is not None:
+        signer = AssertionSigner(
+            key, settings.signing_algorithm or "RS256", settings.key_id, settings.jwt_expiry
         )
-    if settings.signing_key is None:
+    if settings.credential == "oauth":
+        if signer is not None:  # extra claims go into the private_key_jwt client assertion
+            signer = replace(signer, claims=settings.extra_claims)
+        client = ClientAuthentication(
+            settings.client_auth, settings.client_id, settings.client_secret, signer
+        )
+        return StandardClientCredentialsBackend(
+            settings.token_url,
+            client,
+            settings.scopes,
+            settings.audience,
+            settings.resource,
+            settings.extra_params,
+            settings.default_expires_in,
+        )
+    if signer is None:
         raise ConfigError("is missing (or give private_key as PEM text)", key="private_key_path")
+    # The JWT-bearer grant: extra claims go into the grant assertion.
+    client = ClientAuthentication(
+        settings.client_auth, settings.client_id, settings.client_secret, signer
+    )
     return StandardJWTBearerBackend(
         token_url=settings.token_url,
         client=client,
-        signing_key=settings.signing_key,
-        algorithm=algorithm,
+        signer=replace(signer, claims=settings.extra_claims),
         issuer=settings.issuer or settings.client_id,
         audience=settings.audience or settings.token_url,
         subject=settings.subject,
-        key_id=settings.key_id,
         scopes=settings.scopes,
-        extra_claims=settings.extra_claims,
         resource=settings.resource,
         extra_params=settings.extra_params,
-        assertion_lifetime=settings.jwt_expiry,
         default_expires_in=settings.default_expires_in,
     )
 
@@ -167,7 +169,11 @@ def provider_from_settings(
     options = options.copy()
     if options.get("shared_cache") is None:
         shared = open_shared_cache(
-            settings.cache, path=settings.cache_path, prefix=settings.cache_prefix
+            settings.cache,
+            path=settings.cache_path,
+            prefix=settings.cache_prefix,
+            monotonic=options.get("monotonic", time.monotonic),
+            sleep=options.get("sleep", time.sleep),
         )
         if shared is not None:
             options["shared_cache"] = shared

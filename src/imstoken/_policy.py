@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ._token import Token
 
@@ -82,20 +82,6 @@ class Entry:
     # caught by the wall-clock instants.
     mono_stale_at: float = math.inf
     mono_usable_until: float = math.inf
-    # The same headers pre-encoded once per token as (name, lowercased name, value) bytes, so
-    # that adding them to each request does not re-encode them; None if a value is not ASCII.
-    wire_headers: tuple[tuple[bytes, bytes, bytes], ...] | None = field(init=False)
-    wire_names: frozenset[bytes] = field(init=False)
-
-    def __post_init__(self) -> None:
-        wire = tuple(
-            (name.encode(), name.lower().encode(), value.encode())
-            for name, value in self.headers.items()
-        )
-        ascii_only = all(name.isascii() and value.isascii() for name, value in self.headers.items())
-        object.__setattr__(self, "wire_headers", wire if ascii_only else None)
-        object.__setattr__(self, "wire_names", frozenset(lower for _, lower, _ in wire))
-
     def __repr__(self) -> str:
         return f"Entry({self.token!r}, stale_at={self.stale_at}, usable_until={self.usable_until})"
 

@@ -1,11 +1,23 @@
-"""Backoff for transient token-endpoint failures: exponential with jitter, honouring Retry-After."""
+"""Retries of one token fetch, free of I/O: the backoff and the plan that sync and async drive.
+
+The plan yields what to do next (send an attempt within a budget, or pause) and is sent each
+outcome; it returns the accepted token or raises the final error, and logs either way.
+"""
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Generator
 from dataclasses import dataclass
 
+from ._backends import Backend, TokenRequest
+from ._clocks import Clocks
 from ._errors import TokenRequestError
+from ._http import RawResponse
+from ._token import Token
+
+logger = logging.getLogger("imstoken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +40,110 @@ class Backoff:
 def should_retry(error: TokenRequestError, attempt: int, backoff: Backoff) -> bool:
     """Retry only what can fix itself, and only so many times."""
     return error.retryable and attempt < backoff.max_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class SendAttempt:
+    """A step of the retry plan: send ``request`` within ``budget`` seconds."""
+
+    request: TokenRequest
+    budget: float
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long one fetch may take: ``timeout`` per attempt, ``deadline`` for all of them."""
+
+    timeout: float
+    deadline: float
+    backoff: Backoff
+    rng: random.Random
+
+
+#: Yields a SendAttempt (sent the RawResponse, or thrown the TokenRequestError) or a pause in
+#: seconds (sent None); returns the token and the Unix time its request was sent.
+RetryPlan = Generator[SendAttempt | float, RawResponse | None, tuple[Token, float]]
+
+
+def retry_plan(backend: Backend, limits: Limits, clocks: Clocks) -> RetryPlan:
+    """The attempts of one fetch, each within ``timeout`` and all within ``deadline``."""
+    begin = clocks.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        sent_at = clocks.wall()
+        request = backend.build_request(sent_at)
+        budget = min(limits.timeout, limits.deadline - (clocks.monotonic() - begin))
+        try:
+            response = yield SendAttempt(request, budget)
+            assert response is not None
+            token = backend.parse_response(
+                response.status, response.headers, response.body, sent_at
+            )
+        except TokenRequestError as error:
+            latency = clocks.monotonic() - begin
+            delay = _next_delay(error, attempt, limits.deadline - latency, limits)
+            if delay is None:
+                _log_failure(backend, error, attempt, latency)
+                raise
+            logger.warning(
+                "imstoken: token request failed (%s), retrying in %.2fs (attempt %d)",
+                error.error or error.status_code or type(error).__name__,
+                delay,
+                attempt,
+                extra={
+                    "imstoken_credential": backend.credential,
+                    "imstoken_debug_id": error.debug_id,
+                },
+            )
+            yield delay
+            continue
+        if logger.isEnabledFor(logging.INFO):
+            _log_success(token, sent_at, attempt, clocks.monotonic() - begin)
+        return token, sent_at
+
+
+def _next_delay(
+    error: TokenRequestError, attempt: int, remaining: float, limits: Limits
+) -> float | None:
+    """The pause before the next attempt, or None to give up (not retryable, or no time)."""
+    if not should_retry(error, attempt, limits.backoff):
+        return None
+    delay = limits.backoff.delay(attempt, error, limits.rng)
+    return None if delay + 0.05 >= remaining else delay
+
+
+def _log_failure(backend: Backend, error: TokenRequestError, attempts: int, latency: float) -> None:
+    logger.error(
+        "imstoken: %s token request failed after %d attempt(s) in %.0f ms: %s",
+        backend.credential,
+        attempts,
+        latency * 1000,
+        error,
+        extra={
+            "imstoken_credential": backend.credential,
+            "imstoken_outcome": "error",
+            "imstoken_error": error.error,
+            "imstoken_status": error.status_code,
+            "imstoken_debug_id": error.debug_id,
+            "imstoken_latency_ms": latency * 1000,
+            "imstoken_attempts": attempts,
+        },
+    )
+
+
+def _log_success(token: Token, sent_at: float, attempts: int, latency: float) -> None:
+    logger.info(
+        "imstoken: fetched %s token in %.0f ms (%d attempt(s)), expires in %.0f s",
+        token.credential,
+        latency * 1000,
+        attempts,
+        token.expires_at - sent_at,
+        extra={
+            "imstoken_credential": token.credential,
+            "imstoken_outcome": "fetched",
+            "imstoken_expires_at": token.expires_at,
+            "imstoken_latency_ms": latency * 1000,
+            "imstoken_attempts": attempts,
+        },
+    )

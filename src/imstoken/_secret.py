@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Final
 
 _MASK: Final = "**********"
@@ -31,7 +32,7 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return self._value == other._value
+        return hmac.compare_digest(self._value.encode(), other.reveal().encode())
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))

@@ -1,4 +1,4 @@
-"""The process-wide memory layer: one slot per cache key, shared by every provider in the process.
+"""The process-wide slot registry: one slot per cache key, shared by every provider in the process.
 
 A slot holds the current token entry and the single-flight state. Providers built from the same
 credential (an app that builds one per request, say) find the same slot, so they share one token.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from cachetools import LRUCache
 
@@ -50,21 +50,6 @@ def slot_for(key: str) -> Slot:
         return slot
 
 
-_executor: ThreadPoolExecutor | None = None
-
-
-def refresh_executor() -> ThreadPoolExecutor:
-    """The process-wide pool that runs background refreshes for sync callers."""
-    global _executor
-    if _executor is None:
-        with _registry_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imstoken-refresh")
-                # Start a worker now, so the first stale-window refresh only hands work over.
-                _executor.submit(int)
-    return _executor
-
-
 def clear() -> None:
     """Forget every cached token in this process (tests, or after rotating credentials)."""
     with _registry_lock:
@@ -78,9 +63,8 @@ def clear() -> None:
 
 def _after_fork_in_child() -> None:
     # A fork copies locks in whatever state they were and futures nobody will complete.
-    global _registry_lock, _executor
+    global _registry_lock
     _registry_lock = threading.Lock()
-    _executor = None
     for slot in list(_live.values()):
         slot.lock = threading.Lock()
         slot.inflight = None

@@ -1,1 +1,1 @@
-"""_adapters: see the module docstrings."""
+"""Adapters of a TokenProvider to other HTTP stacks (``requests``), over its public methods."""

@@ -14,10 +14,11 @@ from ._protocol import Backend, TokenRequest
 from ._response import (
     MAX_BODY_BYTES,
     MAX_LIFETIME_SECONDS,
+    ResponseRules,
     parse_retry_after,
     parse_token_response,
 )
-from ._signing import SigningKey, sign_assertion, unverified_claims, unverified_header
+from ._signing import AssertionSigner, SigningKey, unverified_claims, unverified_header
 from ._standard import (
     ClientAuthentication,
     StandardClientCredentialsBackend,
@@ -30,8 +31,10 @@ __all__ = [
     "MAX_LIFETIME_SECONDS",
     "AdobeJWTBackend",
     "AdobeOAuthBackend",
+    "AssertionSigner",
     "Backend",
     "ClientAuthentication",
+    "ResponseRules",
     "SigningKey",
     "StandardClientCredentialsBackend",
     "StandardJWTBearerBackend",
@@ -40,7 +43,6 @@ __all__ = [
     "metascope_claim",
     "parse_retry_after",
     "parse_token_response",
-    "sign_assertion",
     "unverified_claims",
     "unverified_header",
 ]

@@ -4,21 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from joserfc import jwt
 
 from .._secret import Secret
 from .._token import CredentialKind, Token
 from ._protocol import TokenRequest
-from ._response import parse_token_response
+from ._response import ResponseRules
 from ._signing import SigningKey
 
 FORM_HEADERS: Mapping[str, str] = {"Accept": "application/json"}
 
 
+class _AdobeBackend:
+    """What both Adobe backends do alike: read a response in ``EXPIRES_IN_UNIT`` seconds."""
+
+    __slots__ = ()
+    EXPIRES_IN_UNIT: ClassVar[float] = 1.0
+    client_secret: Secret
+    credential: CredentialKind
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """A Token, or a typed error with the client secret redacted from anything echoed."""
+        rules = ResponseRules(self.credential, self.EXPIRES_IN_UNIT, (self.client_secret.reveal(),))
+        return rules.parse(status, headers, body, sent_at)
+
+
 @dataclass(frozen=True, slots=True)
-class AdobeOAuthBackend:
-    """OAuth Server-to-Server: ``client_credentials`` with the secret in the body, comma scopes."""
+class AdobeOAuthBackend(_AdobeBackend):
+    """OAuth Server-to-Server: ``client_credentials`` with the secret in the body, comma scopes.
+
+    ``expires_in`` is in seconds on ``/ims/token/v3``.
+    """
 
     token_url: str
     client_id: str
@@ -39,19 +59,6 @@ class AdobeOAuthBackend:
             headers=FORM_HEADERS,
         )
 
-    def parse_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
-    ) -> Token:
-        """``expires_in`` is in seconds on ``/ims/token/v3``."""
-        return parse_token_response(
-            status=status,
-            headers=headers,
-            body=body,
-            sent_at=sent_at,
-            credential=self.credential,
-            expires_in_unit=1.0,
-            secrets=(self.client_secret.reveal(),),
-        )
 
 
 def metascope_claim(ims_host: str, metascope: str) -> str:
@@ -62,11 +69,13 @@ def metascope_claim(ims_host: str, metascope: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class AdobeJWTBackend:
+class AdobeJWTBackend(_AdobeBackend):
     """Service Account (JWT): an RS256 assertion exchanged at ``/ims/exchange/jwt``.
 
     Adobe answers ``expires_in`` in milliseconds here.
     """
+
+    EXPIRES_IN_UNIT: ClassVar[float] = 0.001
 
     token_url: str
     ims_host: str
@@ -113,16 +122,3 @@ class AdobeJWTBackend:
             headers=FORM_HEADERS,
         )
 
-    def parse_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
-    ) -> Token:
-        """``expires_in`` is in milliseconds on ``/ims/exchange/jwt``."""
-        return parse_token_response(
-            status=status,
-            headers=headers,
-            body=body,
-            sent_at=sent_at,
-            credential=self.credential,
-            expires_in_unit=0.001,
-            secrets=(self.client_secret.reveal(),),
-        )

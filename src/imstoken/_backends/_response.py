@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from .._errors import InvalidTokenResponse, TokenRequestError, TokenRequestRefused
@@ -65,6 +66,24 @@ def _short_text(value: object, limit: int = 300) -> str | None:
     return text[:limit]
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class ResponseRules:
+    """How one backend reads token responses: see :func:`parse_token_response`."""
+
+    credential: CredentialKind
+    expires_in_unit: float = 1.0
+    secrets: tuple[str, ...] = ()
+    default_expires_in: float | None = None
+    require_bearer: bool = False
+
+    def __repr__(self) -> str:
+        return f"ResponseRules({self.credential!r}, expires_in_unit={self.expires_in_unit})"
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float) -> Token:
+        """A Token from a response, or a typed ``TokenRequestError``."""
+        return read_token_response(self, status, headers, body, sent_at)
+
+
 def parse_token_response(
     *,
     status: int,
@@ -83,8 +102,19 @@ def parse_token_response(
     JWT exchange, which answers in milliseconds). Anything that is not a valid token response
     raises ``TokenRequestError``; nothing is returned that could be cached by mistake.
     """
+    rules = ResponseRules(
+        credential, expires_in_unit, tuple(secrets), default_expires_in, require_bearer
+    )
+    return read_token_response(rules, status, headers, body, sent_at)
+
+
+def read_token_response(
+    rules: ResponseRules, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+) -> Token:
+    """:func:`parse_token_response` with the backend's rules as one value."""
+    credential, expires_in_unit, secrets = rules.credential, rules.expires_in_unit, rules.secrets
+    default_expires_in, require_bearer = rules.default_expires_in, rules.require_bearer
     debug_id = _header(headers, "x-debug-id")
-    secrets = tuple(secrets)
 
     def fail(
         message: str,

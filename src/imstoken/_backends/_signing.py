@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,40 +29,37 @@ class SigningKey:
         return dict(self.jwk.as_dict(private=False))
 
 
-def sign_assertion(
-    *,
-    signing_key: SigningKey,
-    algorithm: str,
-    key_id: str | None,
-    issuer: str,
-    subject: str | None,
-    audience: str,
-    now: float,
-    lifetime: int,
-    claims: Mapping[str, Any] | None = None,
-) -> str:
-    """A signed RFC 7523 assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp`` and a fresh ``jti``.
+@dataclass(frozen=True, slots=True)
+class AssertionSigner:
+    """How RFC 7523 assertions are signed: the key, its algorithm, ``kid``, lifetime, claims."""
 
-    The result is a bearer credential until it expires: never log it.
-    """
-    header: dict[str, Any] = {"alg": algorithm, "typ": "JWT"}
-    if key_id:
-        header["kid"] = key_id
-    issued_at = int(now)
-    payload = dict(claims or {})
-    # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
-    payload["jti"] = secrets.token_urlsafe(24)
-    signed = JWTBearerGrant.sign(
-        signing_key.jwk,
-        issuer=issuer,
-        audience=audience,
-        subject=subject,
-        issued_at=issued_at,
-        expires_at=issued_at + lifetime,
-        claims=payload,
-        header=header,
-    )
-    return signed.decode() if isinstance(signed, bytes) else str(signed)
+    signing_key: SigningKey
+    algorithm: str = "RS256"
+    key_id: str | None = None
+    lifetime: int = 300
+    claims: tuple[tuple[str, Any], ...] = ()
+
+    def sign(self, *, issuer: str, subject: str | None, audience: str, now: float) -> str:
+        """A signed assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp``, a fresh ``jti``
+        and the extra claims. It is a bearer credential until it expires: never log it."""
+        header: dict[str, Any] = {"alg": self.algorithm, "typ": "JWT"}
+        if self.key_id:
+            header["kid"] = self.key_id
+        issued_at = int(now)
+        payload = dict(self.claims)
+        # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
+        payload["jti"] = secrets.token_urlsafe(24)
+        signed = JWTBearerGrant.sign(
+            self.signing_key.jwk,
+            issuer=issuer,
+            audience=audience,
+            subject=subject,
+            issued_at=issued_at,
+            expires_at=issued_at + self.lifetime,
+            claims=payload,
+            header=header,
+        )
+        return signed.decode() if isinstance(signed, bytes) else str(signed)
 
 
 def _segment(token: str, index: int) -> dict[str, Any]:

@@ -11,15 +11,17 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote_plus
 
 from .._errors import ConfigError, TokenRequestError
 from .._secret import Secret
 from .._token import CredentialKind, Token
 from ._protocol import TokenRequest
-from ._response import parse_token_response
-from ._signing import SigningKey, sign_assertion
+from ._response import ResponseRules
+from ._signing import AssertionSigner
+
+# status, headers, body and the Unix time the request was sent
+Response = tuple[int, Mapping[str, str], bytes, float]
 
 CLIENT_CREDENTIALS_GRANT = "client_credentials"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -45,18 +47,14 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
 class ClientAuthentication:
     """How the client proves who it is at the token endpoint.
 
-    ``method`` is ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or
-    ``none`` (only for the JWT-bearer grant, whose assertion is the proof).
+    ``method`` is ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` (signed
+    by ``signer``) or ``none`` (only for the JWT-bearer grant, whose assertion is the proof).
     """
 
     method: str
     client_id: str
     client_secret: Secret | None = None
-    signing_key: SigningKey | None = None
-    algorithm: str = "RS256"
-    key_id: str | None = None
-    assertion_lifetime: int = 300
-    extra_claims: tuple[tuple[str, Any], ...] = ()
+    signer: AssertionSigner | None = None
 
     def apply(
         self, form: dict[str, str], headers: dict[str, str], audience: str, now: float
@@ -77,18 +75,10 @@ class ClientAuthentication:
 
     def assertion(self, audience: str, now: float) -> str:
         """The ``private_key_jwt`` client assertion: ``iss`` = ``sub`` = client id."""
-        if self.signing_key is None:
+        if self.signer is None:
             raise ConfigError("private_key_jwt needs a private key", key="private_key")
-        return sign_assertion(
-            signing_key=self.signing_key,
-            algorithm=self.algorithm,
-            key_id=self.key_id,
-            issuer=self.client_id,
-            subject=self.client_id,
-            audience=audience,
-            now=now,
-            lifetime=self.assertion_lifetime,
-            claims=dict(self.extra_claims),
+        return self.signer.sign(
+            issuer=self.client_id, subject=self.client_id, audience=audience, now=now
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -97,6 +87,17 @@ class ClientAuthentication:
             return ()
         secret = self.client_secret.reveal()
         return (secret, basic_authorization(self.client_id, secret).removeprefix("Basic "))
+
+    def parse(
+        self, credential: CredentialKind, default_expires_in: float, response: Response
+    ) -> Token:
+        """RFC 6749 §5.1/§5.2: ``expires_in`` in seconds and optional; ``token_type`` bearer.
+        A signed JWT that the server echoes back in an error is masked."""
+        rules = ResponseRules(credential, 1.0, self.secrets(), default_expires_in, True)
+        try:
+            return rules.parse(*response)
+        except TokenRequestError as error:
+            raise _scrub(error) from None
 
     def _secret(self) -> str:
         if self.client_secret is None:
@@ -115,34 +116,48 @@ def _scrub(error: TokenRequestError) -> TokenRequestError:
     return error
 
 
-def _parse(
-    *,
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    sent_at: float,
-    credential: CredentialKind,
-    default_expires_in: float,
-    client: ClientAuthentication,
-) -> Token:
-    try:
-        return parse_token_response(
-            status=status,
-            headers=headers,
-            body=body,
-            sent_at=sent_at,
-            credential=credential,
-            expires_in_unit=1.0,
-            secrets=client.secrets(),
-            default_expires_in=default_expires_in,
-            require_bearer=True,
-        )
-    except TokenRequestError as error:
-        raise _scrub(error) from None
+def _form(
+    grant: dict[str, str],
+    scopes: tuple[str, ...],
+    audience: str | None,
+    resource: str | None,
+    extra_params: tuple[tuple[str, str], ...],
+) -> dict[str, str]:
+    form = dict(grant)
+    if scopes:
+        form["scope"] = " ".join(scopes)
+    if audience:
+        form["audience"] = audience  # Auth0 and others name the API this way
+    if resource:
+        form["resource"] = resource  # RFC 8707
+    form.update(extra_params)
+    return form
+
+
+class _StandardBackend:
+    """What both standard-profile backends do alike: finish a request, read a response."""
+
+    __slots__ = ()
+    token_url: str
+    client: ClientAuthentication
+    default_expires_in: float
+    credential: CredentialKind
+
+    def _request(self, form: dict[str, str], now: float) -> TokenRequest:
+        headers = dict(FORM_HEADERS)
+        self.client.apply(form, headers, self.token_url, now)
+        return TokenRequest(url=self.token_url, form=form, headers=headers)
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
+    ) -> Token:
+        """RFC 6749 §5.1/§5.2: ``expires_in`` in seconds and optional; ``token_type`` bearer."""
+        response = (status, headers, body, sent_at)
+        return self.client.parse(self.credential, self.default_expires_in, response)
 
 
 @dataclass(frozen=True, slots=True)
-class StandardClientCredentialsBackend:
+class StandardClientCredentialsBackend(_StandardBackend):
     """RFC 6749 §4.4 ``client_credentials`` against any OAuth 2.0 server; scopes space-separated."""
 
     token_url: str
@@ -156,93 +171,41 @@ class StandardClientCredentialsBackend:
 
     def build_request(self, now: float) -> TokenRequest:
         """The token request; ``now`` dates the client assertion of ``private_key_jwt``."""
-        form = {"grant_type": CLIENT_CREDENTIALS_GRANT}
-        if self.scopes:
-            form["scope"] = " ".join(self.scopes)
-        if self.audience:
-            form["audience"] = self.audience  # Auth0 and others name the API this way
-        if self.resource:
-            form["resource"] = self.resource  # RFC 8707
-        form.update(self.extra_params)
-        headers = dict(FORM_HEADERS)
-        self.client.apply(form, headers, self.token_url, now)
-        return TokenRequest(url=self.token_url, form=form, headers=headers)
-
-    def parse_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
-    ) -> Token:
-        """RFC 6749 §5.1/§5.2: ``expires_in`` in seconds and optional; ``token_type`` bearer."""
-        return _parse(
-            status=status,
-            headers=headers,
-            body=body,
-            sent_at=sent_at,
-            credential=self.credential,
-            default_expires_in=self.default_expires_in,
-            client=self.client,
-        )
+        grant = {"grant_type": CLIENT_CREDENTIALS_GRANT}
+        form = _form(grant, self.scopes, self.audience, self.resource, self.extra_params)
+        return self._request(form, now)
 
 
 @dataclass(frozen=True, slots=True)
-class StandardJWTBearerBackend:
+class StandardJWTBearerBackend(_StandardBackend):
     """RFC 7523 §2.1: a signed assertion is the grant (``grant_type`` ``…:jwt-bearer``).
 
-    Scopes go in a ``scope`` form parameter unless ``extra_claims`` puts a ``scope`` claim in
-    the assertion (Google's way; ``scope_claim = true`` does that).
+    Scopes go in a ``scope`` form parameter unless the signer's claims carry a ``scope`` claim
+    (Google's way; ``scope_claim = true`` does that).
     """
 
     token_url: str
     client: ClientAuthentication
-    signing_key: SigningKey
-    algorithm: str
+    signer: AssertionSigner
     issuer: str
     audience: str
     subject: str | None = None
-    key_id: str | None = None
     scopes: tuple[str, ...] = ()
-    extra_claims: tuple[tuple[str, Any], ...] = ()
     resource: str | None = None
     extra_params: tuple[tuple[str, str], ...] = ()
-    assertion_lifetime: int = 300
     default_expires_in: float = 3600.0
     credential: CredentialKind = "jwt"
 
     def sign(self, now: float) -> str:
         """The signed grant assertion as of ``now`` (a secret until it expires)."""
-        return sign_assertion(
-            signing_key=self.signing_key,
-            algorithm=self.algorithm,
-            key_id=self.key_id,
-            issuer=self.issuer,
-            subject=self.subject,
-            audience=self.audience,
-            now=now,
-            lifetime=self.assertion_lifetime,
-            claims=dict(self.extra_claims),
+        return self.signer.sign(
+            issuer=self.issuer, subject=self.subject, audience=self.audience, now=now
         )
 
     def build_request(self, now: float) -> TokenRequest:
         """The grant request with a freshly signed assertion (and client auth, if any)."""
-        form = {"grant_type": JWT_BEARER_GRANT, "assertion": self.sign(now)}
-        if self.scopes and not any(name == "scope" for name, _ in self.extra_claims):
-            form["scope"] = " ".join(self.scopes)
-        if self.resource:
-            form["resource"] = self.resource
-        form.update(self.extra_params)
-        headers = dict(FORM_HEADERS)
-        self.client.apply(form, headers, self.token_url, now)
-        return TokenRequest(url=self.token_url, form=form, headers=headers)
-
-    def parse_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, sent_at: float
-    ) -> Token:
-        """RFC 6749 §5.1/§5.2, as for client credentials."""
-        return _parse(
-            status=status,
-            headers=headers,
-            body=body,
-            sent_at=sent_at,
-            credential=self.credential,
-            default_expires_in=self.default_expires_in,
-            client=self.client,
-        )
+        in_claims = any(name == "scope" for name, _ in self.signer.claims)
+        grant = {"grant_type": JWT_BEARER_GRANT, "assertion": self.sign(now)}
+        scopes = () if in_claims else self.scopes
+        form = _form(grant, scopes, None, self.resource, self.extra_params)
+        return self._request(form, now)

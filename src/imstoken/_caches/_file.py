@@ -24,11 +24,14 @@ import secrets
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._token import Token
-from ._protocol import OutageLog, decode_record, encode_record
+from ._breaker import CircuitBreaker
+from ._polling import Pacing, poll
+from ._record import decode_record, encode_record
 
 if sys.platform != "win32":
     import fcntl
@@ -56,17 +59,12 @@ def file_name(key: str) -> str:
     return f"{readable}.{digest}.json"
 
 
+@dataclass(slots=True)
 class FileLock:
     """A held ``flock`` on a cache key's lock file; the kernel drops it if the holder dies."""
 
-    __slots__ = ("fd", "name")
-
-    def __init__(self, fd: int, name: str) -> None:
-        self.fd = fd
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"FileLock({self.name!r})"
+    fd: int = field(repr=False)
+    name: str
 
 
 class FileCache:
@@ -77,10 +75,17 @@ class FileCache:
     folder's files (the same user, or root): they are bearer tokens.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._pacing = Pacing(_FIRST_POLL, _MAX_POLL, monotonic, sleep)
         self.path = Path(os.fspath(path)).expanduser() if path is not None else default_cache_dir()
         self.path = self.path.absolute()
-        self._outage = OutageLog(f"file cache in {self.path}", retry_interval=0.0)
+        self._outage = CircuitBreaker(f"file cache in {self.path}", retry_interval=0.0)
         if not _SUPPORTED:
             self._outage.failed("file locking needs a POSIX system")
             return
@@ -209,7 +214,7 @@ class FileCache:
                 )
                 os.close(fd)
                 return None
-            if _lock_within(fd, wait):
+            if self._lock_within(fd, wait):
                 self._outage.succeeded()
                 return FileLock(fd, name)
         except OSError as error:
@@ -231,6 +236,18 @@ class FileCache:
 
     def close(self) -> None:
         """Nothing to release: every operation opens and closes its own descriptors."""
+
+    def _lock_within(self, fd: int, wait: float) -> bool:
+        """``flock`` with a deadline: non-blocking tries with short, growing pauses."""
+
+        def attempt() -> bool | None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            return True
+
+        return poll(attempt, wait, self._pacing) is not None
 
     # ------------------------------------------------------------------ the folder
 
@@ -287,24 +304,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _lock_within(fd: int, wait: float) -> bool:
-    """``flock`` with a deadline: non-blocking tries with short, growing sleeps."""
-    deadline = time.monotonic() + max(wait, 0.0)
-    pause = _FIRST_POLL
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            pass
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        # The last sleep ends at the deadline, so a lock freed just then is still taken.
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, _MAX_POLL)
 
 
 def _describe(error: OSError) -> str:

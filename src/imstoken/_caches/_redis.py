@@ -21,12 +21,15 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._errors import ConfigError
 from .._token import Token
-from ._protocol import OutageLog, decode_record, encode_record
+from ._breaker import CircuitBreaker
+from ._polling import Pacing, poll
+from ._record import decode_record, encode_record
 
 logger = logging.getLogger("imstoken")
 
@@ -78,17 +81,12 @@ def _secrets_in(url: str) -> list[str]:
     return sorted(set(found), key=len, reverse=True)
 
 
+@dataclass(slots=True)
 class RedisLock:
     """A held Redis lock: its key and the random value that proves ownership."""
 
-    __slots__ = ("name", "owner")
-
-    def __init__(self, name: str, owner: str) -> None:
-        self.name = name
-        self.owner = owner
-
-    def __repr__(self) -> str:
-        return f"RedisLock({self.name!r})"
+    name: str
+    owner: str = field(repr=False)
 
 
 class RedisCache:
@@ -111,6 +109,7 @@ class RedisCache:
         retry_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         try:
             import redis
@@ -144,7 +143,8 @@ class RedisCache:
         self._prefix = f"{prefix}:" if prefix else ""
         self._release_script: Any = self._client.register_script(_RELEASE_SCRIPT)
         self._clock = clock
-        self._outage = OutageLog(
+        self._pacing = Pacing(_FIRST_POLL, _MAX_POLL, monotonic, sleep)
+        self._outage = CircuitBreaker(
             f"Redis cache at {self._display}", retry_interval=retry_interval, monotonic=monotonic
         )
         self._rng = random.Random()  # noqa: S311 - poll jitter, not cryptography
@@ -187,20 +187,20 @@ class RedisCache:
         name = self.lock_key(key)
         owner = secrets.token_hex(16)
         ttl_ms = max(int(ttl * 1000), 1)
-        deadline = time.monotonic() + max(wait, 0.0)
-        pause = _FIRST_POLL
-        while True:
+
+        def attempt() -> RedisLock | None:
             taken = self._call(lambda: self._client.set(name, owner, nx=True, px=ttl_ms), None)
-            if taken:
-                return RedisLock(name, owner)
-            if self._outage.down or self._closed:
-                return None  # no point waiting for a lock in a Redis we cannot reach
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            # The last sleep ends at the deadline, so a lock that expires just then is taken.
-            time.sleep(min(pause * (0.5 + self._rng.random()), remaining))
-            pause = min(pause * 2, _MAX_POLL)
+            return RedisLock(name, owner) if taken else None
+
+        # Jittered pauses, so a fleet of waiters does not poll Redis in lockstep; no point
+        # waiting for a lock in a Redis we cannot reach.
+        return poll(
+            attempt,
+            wait,
+            self._pacing,
+            jitter=lambda: 0.5 + self._rng.random(),
+            give_up=lambda: self._outage.down or self._closed,
+        )
 
     def release(self, handle: object) -> None:
         """Release a lock from :meth:`acquire` if this caller still owns it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 import threading
@@ -9,8 +10,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .._factory import from_file
+from .. import from_file
 from ..testing import LocalIMS, clear_memory_cache, decode_access_token
+from ._shared import EXIT_OK
 
 CONFIG = """\
 # One file, both credentials: the cut-over is the next line.
@@ -30,7 +32,7 @@ metascopes = ["ent_analytics_bulk_ingest_sdk"]
 """
 
 
-def run(out: TextIO) -> int:
+def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the demo, writing readable lines to ``out``. Returns an exit status."""
 
     def say(text: str = "") -> None:
@@ -138,4 +140,4 @@ def run(out: TextIO) -> int:
         say()
         say("done: same code, two credentials, one token per refresh.")
     clear_memory_cache()
-    return 0
+    return EXIT_OK

@@ -2,11 +2,20 @@
 
 Every ``ConfigError`` is raised here, eagerly, before any request is sent; it names the key
 (and where it came from), never the value. What the rest of imstoken uses is re-exported here;
-the modules behind it are this package's own business.
+the modules behind it are this package's own business:
+
+- ``_schema``: hosts, key names, ``ENV_VARS``, ``ALIASES`` and the ``Settings`` dataclass;
+- ``_values``: value checks (``as_str``, ``check_url``, ...) and ``config_error``;
+- ``_merge``: aliases, unknown keys and the ``[jwt]``/``[oauth]`` overlay;
+- ``_settings``: ``build_settings``, with ``_adobe`` and ``_standard`` for each profile;
+- ``_keys``: private keys; ``_sources``: variables, files and ``{ env = "NAME" }``;
+- ``_console_project`` and ``_google``: Developer Console and Google files as configurations;
+- ``_console`` and ``_toml``: ``imstoken convert`` and the TOML it writes.
 """
 
 from ._keys import load_signing_key
-from ._settings import (
+from ._merge import chosen_credential, merge
+from ._schema import (
     ALIASES,
     ENV_VARS,
     IGNORED_KEYS,
@@ -14,12 +23,8 @@ from ._settings import (
     PRODUCTION_HOST,
     STAGE_HOST,
     Settings,
-    build_settings,
-    check_url,
-    chosen_credential,
-    expand_user,
-    merge,
 )
+from ._settings import build_settings
 from ._sources import (
     ENV_REFERENCE_KEYS,
     env_to_config,
@@ -27,6 +32,7 @@ from ._sources import (
     read_config_file,
     resolve_env_references,
 )
+from ._values import check_url, expand_user
 
 __all__ = [
     "ALIASES",

@@ -1,9 +1,13 @@
-"""Private key loading: PEM text or file, PKCS#1 or PKCS#8, encrypted or not, RSA or EC."""
+"""Private keys from ``private_key`` or ``private_key_path``: PEM, PKCS#1/#8, RSA or EC."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -12,6 +16,8 @@ from joserfc.jwk import ECKey, RSAKey
 
 from .._backends import SigningKey
 from .._errors import ConfigError
+from ._schema import ENV_VARS
+from ._values import as_str, config_error, expand_user, read_bytes
 
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
@@ -100,3 +106,42 @@ def _load(  # noqa: PLR0917 - private, mirrors load_signing_key
             )
         return SigningKey(ECKey.import_key(private), algorithm, "EC")
     raise ConfigError("must be an RSA or EC private key", key=key, env_var=env_var)
+
+
+def configured_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningKey | None:
+    """The key that ``private_key`` (PEM text) or ``private_key_path`` gives, if either does.
+
+    A relative ``private_key_path`` is relative to ``base_dir`` (the config file's folder).
+    """
+    pem_text = values.get("private_key")
+    path_value = values.get("private_key_path")
+    passphrase_value = values.get("private_key_passphrase")
+    passphrase: str | None = None
+    if passphrase_value is not None:
+        passphrase = as_str("private_key_passphrase", passphrase_value, allow_empty=True) or None
+    if pem_text is not None and path_value is not None:
+        raise config_error("private_key", "give private_key or private_key_path, not both")
+    if pem_text is not None:
+        text = as_str("private_key", pem_text)
+        # Env variables and JSON often carry the PEM with literal "\n".
+        if "\\n" in text and "\n" not in text:
+            text = text.replace("\\n", "\n")
+        return load_signing_key(
+            text.encode(), passphrase, key="private_key", env_var=ENV_VARS.get("private_key")
+        )
+    if path_value is not None:
+        if not isinstance(path_value, str | os.PathLike):
+            raise config_error("private_key_path", "must be a file path string")
+        path = expand_user(Path(os.fspath(path_value)), "private_key_path")
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        data = read_bytes(
+            path,
+            lambda reason: config_error("private_key_path", reason),
+            missing="names a file that does not exist",
+            folder="names a folder, not a key file",
+        )
+        return load_signing_key(
+            data, passphrase, key="private_key_path", env_var=ENV_VARS.get("private_key_path")
+        )
+    return None

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
-from ._settings import ENV_VARS, chosen_credential, expand_user
+from ._merge import chosen_credential
+from ._schema import ENV_VARS
+from ._values import expand_user, read_bytes
 
 logger = logging.getLogger("imstoken")
 
@@ -36,16 +38,7 @@ def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a ``.toml`` or ``.json`` file into a mapping (no validation yet)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"config file {str(path)!r} could not be read ({exc.strerror or type(exc).__name__})"
-        ) from None
-    except ValueError:  # a NUL character: no file can have that name
-        raise ConfigError(f"config file {str(path)!r} is not a valid file path") from None
+    data = read_bytes(path, lambda reason: ConfigError(f"config file {str(path)!r} {reason}"))
     suffix = path.suffix.lower()
     try:
         text = data.decode("utf-8-sig")
@@ -159,7 +152,7 @@ def load_file_config(
 def normalise_file_config(config: dict[str, Any], *, credential: str | None) -> dict[str, Any]:
     """Return an imstoken configuration mapping for whatever the file holds."""
     if isinstance(config.get("project"), dict):
-        from ._console import console_to_config
+        from ._console_project import console_to_config
 
         return console_to_config(config, credential=credential)
     if config.get("type") == "service_account" and "client_email" in config:

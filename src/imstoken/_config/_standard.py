@@ -1,4 +1,4 @@
-"""Settings for ``profile = "standard"``: any RFC 6749 server (split from ``_config``).
+"""Settings for ``profile = "standard"``: any RFC 6749 / RFC 7523 token endpoint.
 
 Client authentication (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``),
 the signing algorithm that fits the key, and the claims and form parameters a user may add.
@@ -13,17 +13,9 @@ from typing import Any
 
 from .._backends import SigningKey
 from .._token import CredentialKind
-from ._settings import (
-    CLIENT_AUTH_METHODS,
-    Settings,
-    _as_list,
-    _as_seconds,
-    _as_str,
-    _error,
-    _pairs,
-    _private_key,
-    check_url,
-)
+from ._keys import configured_key
+from ._schema import CLIENT_AUTH_METHODS, Settings
+from ._values import as_bool, as_list, as_seconds, as_str, check_url, config_error, pairs
 
 _RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 # Claims the backend sets itself; extra_claims may not override them.
@@ -42,24 +34,14 @@ _RESERVED_PARAMS = frozenset(
 )
 
 
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-        return False
-    raise _error(key, "must be true or false")
-
-
 def _signing_algorithm(values: Mapping[str, Any], signing_key: SigningKey) -> str:
-    algorithm = _as_str(
+    algorithm = as_str(
         "signing_algorithm", values.get("signing_algorithm", signing_key.default_algorithm)
     ).upper()
     allowed = _RSA_ALGORITHMS if signing_key.kind == "RSA" else (signing_key.default_algorithm,)
     if algorithm not in allowed:
         # Algorithm names are not secret; naming them makes the fix obvious.
-        raise _error(
+        raise config_error(
             "signing_algorithm",
             f"{algorithm} does not fit the {signing_key.kind} private key "
             f"(use one of {', '.join(allowed)})",
@@ -68,30 +50,30 @@ def _signing_algorithm(values: Mapping[str, Any], signing_key: SigningKey) -> st
 
 
 def _standard_claims(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    claims = _pairs("extra_claims", values.get("extra_claims"))
+    claims = pairs("extra_claims", values.get("extra_claims"))
     for name, value in claims:
         if name in _RESERVED_CLAIMS:
-            raise _error(
+            raise config_error(
                 "extra_claims",
                 f"must not set {name!r} (use issuer, subject, audience or jwt_expiry)",
             )
         try:
             json.dumps(value)
         except (TypeError, ValueError):
-            raise _error("extra_claims", f"{name!r} is not a JSON value") from None
+            raise config_error("extra_claims", f"{name!r} is not a JSON value") from None
     return claims
 
 
 def _standard_params(values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     params = []
-    for name, value in _pairs("extra_params", values.get("extra_params")):
+    for name, value in pairs("extra_params", values.get("extra_params")):
         if name in _RESERVED_PARAMS:
-            raise _error("extra_params", f"must not set {name!r}: imstoken sets it")
+            raise config_error("extra_params", f"must not set {name!r}: imstoken sets it")
         if name in ("audience", "resource") and values.get(name) is not None:
-            raise _error("extra_params", f"sets {name!r}, which is also given as a key")
+            raise config_error("extra_params", f"sets {name!r}, which is also given as a key")
         number = isinstance(value, int | float) and not isinstance(value, bool)
         text = str(value) if number else value
-        params.append((name, _as_str(f"extra_params.{name}", text)))
+        params.append((name, as_str(f"extra_params.{name}", text)))
     return tuple(params)
 
 
@@ -100,11 +82,11 @@ def standard_settings(
 ) -> Settings:
     """RFC 6749 client credentials (``oauth``) or the RFC 7523 JWT-bearer grant (``jwt``)."""
     if "token_url" not in values:
-        raise _error("token_url", "is required with profile = 'standard'")
+        raise config_error("token_url", "is required with profile = 'standard'")
     token_url = check_url("token_url", values["token_url"])
     has_secret = common["client_secret"] is not None
     if values.get("client_auth") is not None:
-        client_auth = _as_str("client_auth", values["client_auth"]).lower()
+        client_auth = as_str("client_auth", values["client_auth"]).lower()
     elif kind == "jwt" and not has_secret:
         # The JWT-bearer grant authenticates by the assertion itself (Google, Salesforce).
         client_auth = "none"
@@ -112,37 +94,39 @@ def standard_settings(
         client_auth = "client_secret_basic"
     allowed_auth = CLIENT_AUTH_METHODS + (("none",) if kind == "jwt" else ())
     if client_auth not in allowed_auth:
-        raise _error("client_auth", "must be one of " + ", ".join(allowed_auth))
-    signing_key = _private_key(values, base_dir)
+        raise config_error("client_auth", "must be one of " + ", ".join(allowed_auth))
+    signing_key = configured_key(values, base_dir)
     needs_key = kind == "jwt" or client_auth == "private_key_jwt"
     if needs_key and signing_key is None:
-        raise _error("private_key_path", "is missing (or give private_key as PEM text)")
+        raise config_error("private_key_path", "is missing (or give private_key as PEM text)")
     if client_auth in ("client_secret_basic", "client_secret_post") and not has_secret:
-        raise _error("client_secret", f"is missing (client_auth = {client_auth!r} needs it)")
+        raise config_error("client_secret", f"is missing (client_auth = {client_auth!r} needs it)")
     algorithm = _signing_algorithm(values, signing_key) if signing_key is not None else None
 
     scopes: tuple[str, ...] = ()
     if values.get("scopes") is not None:
-        scopes = _as_list("scopes", values["scopes"])
+        scopes = as_list("scopes", values["scopes"])
     extra_claims = _standard_claims(values)
     if extra_claims and kind == "oauth" and client_auth != "private_key_jwt":
-        raise _error(
+        raise config_error(
             "extra_claims",
             "needs a JWT to go into (credential = 'jwt' or client_auth = 'private_key_jwt')",
         )
     # Google wants the scopes as a claim of the assertion, not as a form parameter.
-    if values.get("scope_claim") is not None and _as_bool("scope_claim", values["scope_claim"]):
+    if values.get("scope_claim") is not None and as_bool("scope_claim", values["scope_claim"]):
         if kind != "jwt":
-            raise _error("scope_claim", "only applies to credential = 'jwt'")
+            raise config_error("scope_claim", "only applies to credential = 'jwt'")
         if not scopes:
-            raise _error("scopes", "is missing (scope_claim = true puts them in the assertion)")
+            raise config_error(
+                "scopes", "is missing (scope_claim = true puts them in the assertion)"
+            )
         if any(name == "scope" for name, _ in extra_claims):
-            raise _error("extra_claims", "sets 'scope' and scope_claim = true does too")
+            raise config_error("extra_claims", "sets 'scope' and scope_claim = true does too")
         extra_claims = (*extra_claims, ("scope", " ".join(scopes)))
 
     def optional(key: str) -> str | None:
         value = values.get(key)
-        return _as_str(key, value) if value is not None else None
+        return as_str(key, value) if value is not None else None
 
     return Settings(
         **common,
@@ -158,7 +142,7 @@ def standard_settings(
         resource=optional("resource"),
         extra_params=_standard_params(values),
         extra_claims=extra_claims,
-        default_expires_in=_as_seconds(
+        default_expires_in=as_seconds(
             "default_expires_in",
             values.get("default_expires_in", 3600),
             minimum=1,

@@ -1,4 +1,4 @@
-"""A real loopback OAuth 2.0 token endpoint for the standard profile (re-exported by ``testing``).
+"""``LocalOAuthServer``: a real loopback OAuth 2.0 token endpoint, with ``OAuthFault`` and records.
 
 ``LocalOAuthServer`` serves one token URL on 127.0.0.1. It verifies every client authentication
 method (``client_secret_basic`` per RFC 6749 §2.3.1, ``client_secret_post``, ``private_key_jwt``
@@ -15,124 +15,32 @@ counts requests, and can be told to fail::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import unquote_plus
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, RSAKey, import_key
 
-from .. import _slots
 from .._backends import unverified_claims, unverified_header
-from ._server import FaultBase, LoopbackServer, new_private_pem
+from ._oauth_client import (
+    AUTH_METHODS,
+    CLIENT_ASSERTION_TYPE,
+    CLIENT_CREDENTIALS_GRANT,
+    JWT_BEARER_GRANT,
+    OAuthClient,
+    decode_basic,
+    signature_algorithms,
+    verify_key_of,
+)
+from ._secrets import new_private_pem
+from ._server import FaultBase, LoopbackServer
 
-__all__ = ["LocalOAuthServer", "OAuthClient", "OAuthFault", "local_oauth"]
-
-CLIENT_CREDENTIALS_GRANT = "client_credentials"
-JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
-_RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-_EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-
-VerifyKey = RSAKey | ECKey
 Problem = tuple[int, str, str]  # status, OAuth error code, description
-
-
-def _verify_key(public_key: str | Mapping[str, Any] | None, private_key: str | None) -> VerifyKey:
-    """A joserfc public key from a PEM (public or private) or a JWK mapping."""
-    if isinstance(public_key, Mapping):
-        key = import_key(dict(public_key))
-    else:
-        pem = (public_key or private_key or "").encode()
-        loaded: Any
-        if b"PRIVATE KEY" in pem:
-            # Only the public half is used; skipping the slow RSA self-check is safe here.
-            loaded = serialization.load_pem_private_key(
-                pem, password=None, unsafe_skip_rsa_key_validation=True
-            ).public_key()
-        else:
-            loaded = serialization.load_pem_public_key(pem)
-        if isinstance(loaded, rsa.RSAPublicKey):
-            key = RSAKey.import_key(loaded)
-        elif isinstance(loaded, ec.EllipticCurvePublicKey):
-            key = ECKey.import_key(loaded)
-        else:
-            raise ValueError("only RSA and EC public keys are supported")
-    if not isinstance(key, RSAKey | ECKey):
-        raise ValueError("only RSA and EC public keys are supported")
-    return key
-
-
-def _algorithms(key: VerifyKey) -> list[str]:
-    if isinstance(key, RSAKey):
-        return list(_RSA_ALGORITHMS)
-    return [_EC_ALGORITHMS.get(str(key.curve_name), "ES256")]
-
-
-@dataclass
-class OAuthClient:
-    """A client registered with :class:`LocalOAuthServer`.
-
-    ``issuer`` is the ``iss`` its JWT-bearer grant assertions carry (default: the client id);
-    ``subject``, when set, is the ``sub`` they must carry. With ``require_kid`` every assertion
-    must name ``key_id`` in its header.
-    """
-
-    client_id: str
-    token_url: str
-    client_secret: str | None = field(default=None, repr=False)
-    private_key: str | None = field(default=None, repr=False)
-    verify_key: VerifyKey | None = field(default=None, repr=False)
-    key_id: str | None = None
-    require_kid: bool = False
-    auth_methods: tuple[str, ...] = AUTH_METHODS
-    grants: tuple[str, ...] = ("oauth", "jwt")
-    scopes: tuple[str, ...] = ("read", "write")
-    issuer: str = ""
-    subject: str | None = None
-
-    def __post_init__(self) -> None:
-        self.issuer = self.issuer or self.client_id
-
-    def config(
-        self, credential: str = "oauth", *, client_auth: str | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        """A flat ``profile = "standard"`` configuration for this client."""
-        config: dict[str, Any] = {
-            "credential": credential,
-            "profile": "standard",
-            "token_url": self.token_url,
-            "client_id": self.client_id,
-            "scopes": list(self.scopes),
-        }
-        if credential == "oauth" and client_auth is None:
-            client_auth = "client_secret_basic" if self.client_secret else "private_key_jwt"
-        if client_auth is not None:
-            config["client_auth"] = client_auth
-        if client_auth in ("client_secret_basic", "client_secret_post"):
-            config["client_secret"] = self.client_secret
-        if (credential == "jwt" or client_auth == "private_key_jwt") and self.private_key:
-            config["private_key"] = self.private_key
-        if self.key_id is not None:
-            config["key_id"] = self.key_id
-        if credential == "jwt":
-            if self.issuer != self.client_id:
-                config["issuer"] = self.issuer
-            if self.subject is not None:
-                config["subject"] = self.subject
-        config.update(extra)
-        return config
 
 
 @dataclass
@@ -142,6 +50,10 @@ class OAuthFault(FaultBase):
     # status, body, delay, retry_after and headers come from FaultBase, in that order
     credential: str | None = None  # "oauth" (client credentials), "jwt" (JWT-bearer) or both
     drop: bool = False  # close the connection without an answer
+
+    def target(self) -> str | None:
+        """``credential``: the request kind this fault may answer."""
+        return self.credential
 
 
 @dataclass
@@ -161,11 +73,12 @@ class OAuthRequest:
     error: str | None = None
 
 
-class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
+class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault, OAuthClient]):
     """A threaded loopback OAuth 2.0 token endpoint. Use as a context manager."""
 
     _thread_name = "local-oauth"
     _get_answer = {"error": "invalid_request", "error_description": "POST"}
+    _fixed_headers = {"Cache-Control": "no-store"}  # RFC 6749 §5.1
 
     def __init__(
         self,
@@ -180,23 +93,26 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         leeway: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.token_lifetime = token_lifetime
+        super().__init__(host=host, port=port, token_lifetime=token_lifetime, fault_type=OAuthFault)
         self.token_type = token_type
         self.include_expires_in = include_expires_in
         self.path = path
+        # The checks of every assertion; replays are caught by "client id NUL jti" -> exp.
+        self._seen_jti: dict[str, float] = {}
         self.max_assertion_lifetime = max_assertion_lifetime
         self.leeway = leeway
         self.clock = clock
-        self._clients: dict[str, OAuthClient] = {}
-        self._seen_jti: dict[str, float] = {}
-        super().__init__(host=host, port=port)
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ inspection
 
     @property
     def token_url(self) -> str:
         """The token endpoint (also the ``aud`` that assertions must carry)."""
         return self.url + self.path
+
+    def count(self, credential: str | None = None) -> int:
+        """Requests received: ``"oauth"`` (client credentials), ``"jwt"`` (JWT-bearer) or all."""
+        return self._count(credential)
 
     # ------------------------------------------------------------------ setup
 
@@ -230,7 +146,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
             token_url=self.token_url,
             client_secret=client_secret,
             private_key=private_key,
-            verify_key=_verify_key(public_key, private_key),
+            verify_key=verify_key_of(public_key, private_key),
             key_id=key_id,
             require_kid=require_kid,
             auth_methods=tuple(auth_methods),
@@ -239,30 +155,13 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
             issuer=issuer or "",
             subject=subject,
         )
-        with self._lock:
-            self._clients[client.client_id] = client
-        return client
+        return self._register(client.client_id, client)
 
     def remove_client(self, client_id: str) -> None:
         """Forget a client: later requests get ``invalid_client``."""
-        with self._lock:
-            self._clients.pop(client_id, None)
-
-    def fail_next(self, count: int = 1, **fault: Any) -> None:
-        """Answer the next ``count`` requests with an ``OAuthFault(**fault)``."""
-        self._add_faults([OAuthFault(**fault) for _ in range(count)])
-
-    def count(self, credential: str | None = None) -> int:
-        """Requests received: ``"oauth"`` (client credentials), ``"jwt"`` (JWT-bearer) or all."""
-        return self._count(credential)
+        self._unregister(client_id)
 
     # ------------------------------------------------------------------ HTTP
-
-    def _standard_headers(self) -> dict[str, str]:
-        return {"Cache-Control": "no-store"}  # RFC 6749 §5.1
-
-    def _fault_target(self, fault: OAuthFault) -> str | None:
-        return fault.credential
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         path, form = self._read_form(handler)
@@ -307,8 +206,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
 
     def _token_response(self, record: OAuthRequest) -> dict[str, Any]:
         token = "at-" + secrets.token_urlsafe(32)
-        with self._lock:
-            self.issued.append(token)
+        self._note_issued(token)
         body: dict[str, Any] = {"access_token": token, "token_type": self.token_type}
         if self.include_expires_in:
             body["expires_in"] = int(self.token_lifetime)
@@ -320,8 +218,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
     # ------------------------------------------------------------------ protocol
 
     def _client(self, client_id: str | None) -> OAuthClient | None:
-        with self._lock:
-            return self._clients.get(client_id or "")
+        return self._registered(client_id or "")
 
     def _authenticate(self, record: OAuthRequest) -> Problem | None:
         """Find and check the one client authentication method of a request."""
@@ -344,7 +241,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         method = record.auth_method = methods[0]
         if method == "client_secret_basic":
             assert authorization is not None
-            client_id, secret = _decode_basic(authorization)
+            client_id, secret = decode_basic(authorization)
             if client_id is None:
                 return 401, "invalid_client", "malformed Basic authorization"
             if "client_id" in form and form["client_id"] != client_id:
@@ -410,7 +307,7 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         if kid is not None and client.key_id is not None and kid != client.key_id:
             return (status, error, "kid does not name a registered key"), header, {}
         try:
-            algorithms = _algorithms(client.verify_key)
+            algorithms = signature_algorithms(client.verify_key)
             token = jwt.decode(assertion, client.verify_key, algorithms=algorithms)
         except (JoseError, ValueError, TypeError):
             return (status, error, "signature invalid"), header, {}
@@ -471,10 +368,8 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
         if not assertion:
             return 400, "invalid_request", "assertion missing"
         unverified = unverified_claims(assertion)
-        with self._lock:
-            client = next(
-                (c for c in self._clients.values() if c.issuer == unverified.get("iss")), None
-            )
+        issuer = unverified.get("iss")
+        client = next((c for c in self._all_registered() if c.issuer == issuer), None)
         if client is None:
             return 400, "invalid_grant", "unknown issuer"
         if "jwt" not in client.grants:
@@ -492,34 +387,3 @@ class LocalOAuthServer(LoopbackServer[OAuthRequest, OAuthFault]):
             return 400, "invalid_request", "scope given both as claim and parameter"
         requested = claim_scope if isinstance(claim_scope, str) else form.get("scope")
         return self._scopes(client, requested)
-
-
-def _decode_basic(value: str) -> tuple[str | None, str | None]:
-    """RFC 6749 §2.3.1: base64 of ``id:secret``, each form-urlencoded first."""
-    scheme, _, encoded = value.partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, colon, secret = decoded.partition(":")
-    if not colon:
-        return None, None
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
-def _local_oauth() -> Iterator[LocalOAuthServer]:
-    """A running LocalOAuthServer, and a clean process-wide token cache, for one test."""
-    _slots.clear()
-    with LocalOAuthServer() as server:
-        yield server
-    _slots.clear()
-
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - pytest is optional for users of LocalOAuthServer
-    local_oauth: Any = _local_oauth
-else:
-    local_oauth = pytest.fixture(name="local_oauth")(_local_oauth)

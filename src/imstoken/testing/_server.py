@@ -1,8 +1,9 @@
-"""The HTTP plumbing shared by the loopback test servers ``LocalIMS`` and ``LocalOAuthServer``.
+"""The loopback HTTP server base shared by ``LocalIMS`` and ``LocalOAuthServer``, and its faults.
 
 :class:`LoopbackServer` runs a ``ThreadingHTTPServer`` in a background thread, answers GET with
-405, hands each POST to the subclass's ``_handle``, counts and records requests, holds answers
-while paused and queues injected faults. The subclasses speak their protocols.
+405, hands each POST to the subclass's ``_handle``, keeps the registered clients, counts and
+records requests, holds answers while paused and queues injected faults (:class:`FaultBase`).
+The subclasses speak their protocols.
 """
 
 from __future__ import annotations
@@ -10,31 +11,11 @@ from __future__ import annotations
 import collections
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import parse_qs
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-
-def new_private_pem(kind: str = "RSA", passphrase: str | None = None) -> str:
-    """A new PEM private key: ``"RSA"`` (2048-bit, PKCS#8) or ``"EC"`` (P-256)."""
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    if kind.upper() == "EC":
-        key = ec.generate_private_key(ec.SECP256R1())
-    else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
 
 
 def sniff_content_type(body: bytes) -> str:
@@ -52,6 +33,10 @@ class FaultBase:
     retry_after: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    def target(self) -> str | None:
+        """The request kind (count key) this fault may answer; None for any."""
+        return None
+
     def payload(self) -> bytes:
         """The body as bytes (a mapping is sent as JSON)."""
         if isinstance(self.body, bytes):
@@ -63,22 +48,30 @@ class FaultBase:
 
 RecordT = TypeVar("RecordT")
 FaultT = TypeVar("FaultT", bound=FaultBase)
+ClientT = TypeVar("ClientT")
 
 
-class LoopbackServer(Generic[RecordT, FaultT]):
+class LoopbackServer(Generic[RecordT, FaultT, ClientT]):
     """A threaded loopback HTTP server. Use as a context manager, or ``start()`` / ``stop()``.
 
-    Subclasses implement ``_handle`` (one POST) and ``_fault_target`` (which requests a fault
-    may answer), and set the class attributes below.
+    ``RecordT`` is what :attr:`requests` holds, ``FaultT`` what :meth:`fail_next` queues and
+    ``ClientT`` what the subclass registers by client id. Subclasses implement ``_handle`` (one
+    POST) and set the class attributes below.
     """
 
     _thread_name: ClassVar[str] = "loopback"
     _get_answer: ClassVar[Mapping[str, str]]  # the JSON body of the 405 answer to a GET
     _content_type: ClassVar[str | None] = None  # of every answer; None: sniffed from the body
+    _fixed_headers: ClassVar[Mapping[str, str]] = {}  # sent by the default _standard_headers
 
-    def __init__(self, *, host: str, port: int) -> None:
+    def __init__(
+        self, *, host: str, port: int, token_lifetime: float, fault_type: type[FaultT]
+    ) -> None:
+        self.token_lifetime = token_lifetime  # seconds the issued tokens live
         self.requests: list[RecordT] = []
         self.issued: list[str] = []
+        self._fault_type = fault_type
+        self._clients: dict[str, ClientT] = {}
         self._faults: collections.deque[FaultT] = collections.deque()
         self._counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
@@ -127,6 +120,15 @@ class LoopbackServer(Generic[RecordT, FaultT]):
 
     # ------------------------------------------------------------------ setup
 
+    def fail_next(self, count: int = 1, **fault: Any) -> None:
+        """Answer the next ``count`` requests with a fault made of ``fault``.
+
+        ``LocalIMS`` makes a ``Fault(**fault)``, ``LocalOAuthServer`` an ``OAuthFault(**fault)``.
+        """
+        faults = [self._fault_type(**fault) for _ in range(count)]
+        with self._lock:
+            self._faults.extend(faults)
+
     def clear_faults(self) -> None:
         """Drop injected faults that have not fired yet."""
         with self._lock:
@@ -149,9 +151,26 @@ class LoopbackServer(Generic[RecordT, FaultT]):
             self._counts.clear()
             self.requests.clear()
 
-    def _add_faults(self, faults: Iterable[FaultT]) -> None:
+    def _register(self, client_id: str, client: ClientT) -> ClientT:
         with self._lock:
-            self._faults.extend(faults)
+            self._clients[client_id] = client
+        return client
+
+    def _unregister(self, client_id: str) -> None:
+        with self._lock:
+            self._clients.pop(client_id, None)
+
+    def _registered(self, client_id: str) -> ClientT | None:
+        with self._lock:
+            return self._clients.get(client_id)
+
+    def _all_registered(self) -> list[ClientT]:
+        with self._lock:
+            return list(self._clients.values())
+
+    def _note_issued(self, token: str) -> None:
+        with self._lock:
+            self.issued.append(token)
 
     def _count(self, key: str | None) -> int:
         with self._lock:
@@ -162,7 +181,12 @@ class LoopbackServer(Generic[RecordT, FaultT]):
     # ------------------------------------------------------------------ HTTP
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        # The handler reaches the server only through these two closures.
+        def handle_post(handler: BaseHTTPRequestHandler) -> None:
+            self._handle(handler)
+
+        def answer_get(handler: BaseHTTPRequestHandler) -> None:
+            self._reply(handler, 405, self._get_answer)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -177,23 +201,19 @@ class LoopbackServer(Generic[RecordT, FaultT]):
                     pass  # the client gave up (a timeout under test): no one to answer
 
             def do_POST(self) -> None:
-                server._handle(self)
+                handle_post(self)
 
             def do_GET(self) -> None:
-                server._reply(self, 405, server._get_answer)
+                answer_get(self)
 
         return Handler
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
 
-    def _fault_target(self, fault: FaultT) -> str | None:
-        """The request kind (count key) ``fault`` may answer; None for any."""
-        raise NotImplementedError
-
     def _standard_headers(self) -> dict[str, str]:
         """Headers of every answer, after ``Content-Type`` and ``Content-Length``."""
-        return {}
+        return dict(self._fixed_headers)
 
     @staticmethod
     def _read_form(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, str]]:
@@ -214,7 +234,7 @@ class LoopbackServer(Generic[RecordT, FaultT]):
 
     def _take_fault(self, key: str) -> FaultT | None:
         for index, fault in enumerate(self._faults):
-            if self._fault_target(fault) in (None, key):
+            if fault.target() in (None, key):
                 del self._faults[index]
                 return fault
         return None

@@ -1,0 +1,73 @@
+"""A token as the file and Redis caches store it: JSON with the cache key inside."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from .._token import Token
+
+RECORD_VERSION = 1
+_MAX_RECORD_BYTES = 64 * 1024  # an Adobe token is ~1-2 KB; anything far bigger is not ours
+
+
+def encode_record(key: str, token: Token, obtained_at: float) -> bytes:
+    """A token as stored: JSON with the cache key inside, so a misplaced entry is caught."""
+    record = {
+        "version": RECORD_VERSION,
+        "key": key,
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_at": token.expires_at,
+        "credential": token.credential,
+        "scope": token.scope,
+        "obtained_at": obtained_at,
+    }
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def decode_record(key: str, data: bytes | str) -> tuple[Token, float] | None:
+    """The token in ``data`` if it is a well-formed record for ``key``; None for anything else."""
+    if not data or len(data) > _MAX_RECORD_BYTES:
+        return None
+    try:
+        record = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        return None
+    if record.get("key") != key:
+        return None
+    access_token = record.get("access_token")
+    token_type = record.get("token_type")
+    credential = record.get("credential")
+    scope = record.get("scope")
+    expires_at = _finite(record.get("expires_at"))
+    obtained_at = _finite(record.get("obtained_at"))
+    if (
+        not isinstance(access_token, str)
+        or not access_token
+        or not isinstance(token_type, str)
+        or credential not in ("jwt", "oauth")
+        or not (scope is None or isinstance(scope, str))
+        or expires_at is None
+        or obtained_at is None
+        or obtained_at > expires_at
+    ):
+        return None
+    token = Token(
+        access_token=access_token,
+        token_type=token_type,
+        expires_at=expires_at,
+        credential=credential,
+        scope=scope,
+    )
+    return token, obtained_at
+
+
+def _finite(value: object) -> float | None:
+    # bool is an int subclass; a record saying "expires_at": true is not ours.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
