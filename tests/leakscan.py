@@ -264,6 +264,7 @@ class _Installation:
         from imstoken import _policy
         from imstoken import testing as imstoken_testing
         from imstoken._adapters import _requests as _requests_auth
+        from imstoken._backends import _standard as standard
         from imstoken._config import Settings
 
         tracked: list[tuple[type[Any], str]] = [
@@ -277,9 +278,9 @@ class _Installation:
             (backends.SigningKey, "repr SigningKey"),
             (backends.AdobeOAuthBackend, "repr AdobeOAuthBackend"),
             (backends.AdobeJWTBackend, "repr AdobeJWTBackend"),
-            (backends.StandardClientCredentialsBackend, "repr StandardClientCredentialsBackend"),
-            (backends.StandardJWTBearerBackend, "repr StandardJWTBearerBackend"),
-            (backends.ClientAuthentication, "repr ClientAuthentication"),
+            (standard.StandardClientCredentialsBackend, "repr StandardClientCredentialsBackend"),
+            (standard.StandardJWTBearerBackend, "repr StandardJWTBearerBackend"),
+            (standard.ClientAuthentication, "repr ClientAuthentication"),
             (_requests_auth.RequestsAuth, "repr RequestsAuth"),
             (imstoken_testing.Credential, "repr Credential"),
             (imstoken_testing.OAuthClient, "repr OAuthClient"),
@@ -320,7 +321,7 @@ _servers: list[Any] = []
 
 
 def _register_oauth_client(client: Any) -> None:
-    from imstoken._backends import basic_authorization
+    from imstoken._backends._standard import basic_authorization
     from imstoken.testing import register_secret
 
     register_secret(client.client_secret)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import random
 import time
@@ -18,9 +17,6 @@ from ._backends import (
     AdobeOAuthBackend,
     AssertionSigner,
     Backend,
-    ClientAuthentication,
-    StandardClientCredentialsBackend,
-    StandardJWTBearerBackend,
 )
 from ._caches import SharedCache
 from ._caches._select import open_shared_cache
@@ -76,6 +72,8 @@ _OPTION_NAMES = frozenset(ProviderOptions.__annotations__)
 def _check_options(function: str, options: Mapping[str, object]) -> None:
     for name in options:
         if name not in _OPTION_NAMES:
+            import difflib  # lazily: only a misspelt option pays for it
+
             close = difflib.get_close_matches(name, sorted(_OPTION_NAMES), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
@@ -110,6 +108,12 @@ def build_backend(settings: Settings) -> Backend:
 
 def _standard_backend(settings: Settings) -> Backend:
     """The backend for ``profile = "standard"`` settings."""
+    from ._backends._standard import (
+        ClientAuthentication,
+        StandardClientCredentialsBackend,
+        StandardJWTBearerBackend,
+    )
+
     key = settings.signing_key
     signer = None
     if key is not None:

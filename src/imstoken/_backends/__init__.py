@@ -6,7 +6,8 @@ they import only the token, error and secret modules.
 - ``_response``: parsing a token-endpoint response (RFC 6749 §5.1, §5.2) and ``Retry-After``;
 - ``_signing``: signing keys, JWS assertions, reading a JWT without verifying it;
 - ``_adobe``: Adobe OAuth Server-to-Server and Service Account (JWT);
-- ``_standard``: any OAuth 2.0 server (client credentials, RFC 7523 JWT bearer).
+- ``_standard``: any OAuth 2.0 server (client credentials, RFC 7523 JWT bearer); imported
+  where it is used, so an app on the Adobe profile never loads it.
 """
 
 from ._adobe import AdobeJWTBackend, AdobeOAuthBackend, metascope_claim
@@ -19,12 +20,6 @@ from ._response import (
     parse_token_response,
 )
 from ._signing import AssertionSigner, SigningKey, unverified_claims, unverified_header
-from ._standard import (
-    ClientAuthentication,
-    StandardClientCredentialsBackend,
-    StandardJWTBearerBackend,
-    basic_authorization,
-)
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -33,13 +28,9 @@ __all__ = [
     "AdobeOAuthBackend",
     "AssertionSigner",
     "Backend",
-    "ClientAuthentication",
     "ResponseRules",
     "SigningKey",
-    "StandardClientCredentialsBackend",
-    "StandardJWTBearerBackend",
     "TokenRequest",
-    "basic_authorization",
     "metascope_claim",
     "parse_retry_after",
     "parse_token_response",

@@ -9,7 +9,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.oauth2.rfc7523 import JWTBearerGrant
 from joserfc.jwk import ECKey, RSAKey
 
 
@@ -42,6 +41,10 @@ class AssertionSigner:
     def sign(self, *, issuer: str, subject: str | None, audience: str, now: float) -> str:
         """A signed assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp``, a fresh ``jti``
         and the extra claims. It is a bearer credential until it expires: never log it."""
+        # Lazily: authlib's OAuth 2.0 package costs tens of milliseconds to import, and only
+        # the standard profile signs this way.
+        from authlib.oauth2.rfc7523 import JWTBearerGrant
+
         header: dict[str, Any] = {"alg": self.algorithm, "typ": "JWT"}
         if self.key_id:
             header["kid"] = self.key_id
