@@ -7,7 +7,7 @@
     └── TokenRequestError            no token (status_code, error, debug_id, retryable, ...)
         ├── TokenEndpointUnreachable no answer: DNS, connection refused or reset, TLS (retryable)
         ├── TokenRequestTimedOut     no complete answer within timeout or deadline (retryable)
-        ├── TokenRequestRefused      an HTTP error status: 4xx with an OAuth error, or 429 / 5xx
+        ├── TokenRequestRefused      an HTTP error status (4xx with an OAuth error; 408/429/5xx)
         └── InvalidTokenResponse     a 2xx whose body is not a valid token response
 
 Every error has ``message``: the sentence alone, without the fields that ``str()`` appends.
@@ -97,10 +97,11 @@ class TokenRequestTimedOut(TokenRequestError):
 
 
 class TokenRequestRefused(TokenRequestError):
-    """The endpoint answered with an HTTP error status.
+    """The endpoint answered with an HTTP error status (anything but 2xx).
 
     A 4xx with an OAuth ``error`` (``invalid_client``, ``invalid_scope``, ...) is a credential
-    problem that retrying does not fix; 408, 429 and 5xx are ``retryable``.
+    problem that retrying does not fix; ``error`` is None when the answer had no OAuth error
+    body (a proxy's 403 page, a redirect). 408, 429 and 5xx are ``retryable``.
     """
 
 

@@ -166,7 +166,11 @@ class Fetcher:
                 found = yield None
                 yield CacheCall("store", shared.store, (key, found.token, found.obtained_at))
         except GeneratorExit:
-            raise  # closed by its driver's owner: nothing may be yielded now
+            # Closed mid-fetch (its driver was dropped): nothing may be yielded now, so release
+            # here, or every process would wait out the lock's expiry.
+            if handle is not None:
+                self._cache_call(release)
+            raise
         except BaseException:
             if handle is not None:
                 yield release

@@ -37,8 +37,8 @@ _OWN_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-gw-ims-org-id"})
 
 
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]] | None:
-    """``headers`` as httpx would encode them, or None if httpx would refuse them (not ASCII):
-    then the public setters raise httpx's own error."""
+    """``headers`` encoded as ASCII, or None if a value is not ASCII: then httpx's own setters
+    decide how to encode it (or refuse it)."""
     if all(name.isascii() and value.isascii() for name, value in headers.items()):
         return [(name.encode(), value.encode()) for name, value in headers.items()]
     return None

@@ -15,6 +15,7 @@ from ._protocol import Backend, TokenRequest
 from ._response import (
     MAX_BODY_BYTES,
     MAX_LIFETIME_SECONDS,
+    RETRYABLE_STATUS,
     ResponseRules,
     parse_retry_after,
     parse_token_response,
@@ -24,6 +25,7 @@ from ._signing import AssertionSigner, SigningKey, unverified_claims, unverified
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_LIFETIME_SECONDS",
+    "RETRYABLE_STATUS",
     "AdobeJWTBackend",
     "AdobeOAuthBackend",
     "AssertionSigner",

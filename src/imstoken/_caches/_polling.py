@@ -47,7 +47,8 @@ def poll(
         remaining = min(deadline - monotonic(), wait - slept)
         if remaining <= 0:
             return None
-        step = min(pause * jitter(), remaining)
+        # Never a zero pause: a pause is what bounds the wait when the clock does not move.
+        step = min(max(pause * jitter(), pacing.first_pause / 2), remaining)
         pacing.sleep(step)
         slept += step
         pause = min(pause * 2, pacing.max_pause)

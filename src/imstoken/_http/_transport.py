@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .._backends import MAX_BODY_BYTES, TokenRequest
+from .._backends import MAX_BODY_BYTES, RETRYABLE_STATUS, TokenRequest
 from .._errors import (
     InvalidTokenResponse,
     TokenEndpointUnreachable,
@@ -59,7 +59,7 @@ def _too_large(url: str, response: httpx.Response) -> TokenRequestError:
         debug_id="".join(ch if ch.isprintable() else "?" for ch in debug_id[:120])
         if debug_id
         else None,
-        retryable=False,
+        retryable=response.status_code in RETRYABLE_STATUS,
     )
 
 
