@@ -49,3 +49,34 @@ def test_other_caller_headers_are_untouched(cred: Credential) -> None:
     headers = through_flow(cred, Accept="application/json")
     assert headers["accept"] == "application/json"
     assert headers.get_list("x-api-key") == [cred.client_id]
+
+
+def test_requests_of_one_shape_do_not_share_a_header_object(cred: Credential) -> None:
+    provider = imstoken.from_config(cred.config("oauth"))
+    sent = []
+    with httpx.Client() as client:
+        for _ in range(2):
+            request = client.build_request("GET", "https://api.example.com/")
+            flow = provider.sync_auth_flow(request)
+            sent.append(next(flow).headers)
+            flow.close()
+    sent[0]["x-trace"] = "first only"
+    assert "x-trace" not in sent[1]
+    assert sent[1]["authorization"] == expected(cred)["Authorization"]
+
+
+def test_a_new_token_is_not_served_from_the_previous_tokens_headers(cred: Credential) -> None:
+    provider = imstoken.from_config(cred.config("oauth"))
+
+    def authorization() -> str:
+        with httpx.Client() as client:
+            request = client.build_request("GET", "https://api.example.com/")
+        flow = provider.sync_auth_flow(request)
+        value = next(flow).headers["authorization"]
+        flow.close()
+        return value
+
+    first = authorization()
+    provider.get_token(force_refresh=True)
+    assert authorization() != first
+    assert authorization() == provider.headers()["Authorization"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
+from ._adapters._httpx import HeaderStamp
 from ._backends import Backend
 from ._caches import SharedCache
 from ._clocks import Clocks
@@ -30,18 +31,6 @@ from ._token import CredentialKind, Token
 
 if TYPE_CHECKING:
     from ._adapters._requests import RequestsAuth
-
-
-# Lowercased names of every header a provider sets (the Adobe headers; others set fewer).
-_OWN_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-gw-ims-org-id"})
-
-
-def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]] | None:
-    """``headers`` encoded as ASCII, or None if a value is not ASCII: then httpx's own setters
-    decide how to encode it (or refuse it)."""
-    if all(name.isascii() and value.isascii() for name, value in headers.items()):
-        return [(name.encode(), value.encode()) for name, value in headers.items()]
-    return None
 
 
 class TokenProvider(httpx.Auth):
@@ -94,8 +83,7 @@ class TokenProvider(httpx.Auth):
         # The hot path reads these directly: one attribute each, no indirection.
         self._clock = clock
         self._monotonic = monotonic
-        # The last entry's headers as httpx sends them, encoded once per token.
-        self._stamped: tuple[Entry | None, list[tuple[bytes, bytes]] | None] = (None, None)
+        self._stamp = HeaderStamp()
         if clients.makes_its_own:
             prepare_ssl_context()
         start_watchdog_thread()
@@ -223,11 +211,11 @@ class TokenProvider(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the headers; on a 401 refresh once and send the request once more."""
         entry = self._current_entry()
-        self._apply(request, entry)
+        self._stamp.apply(request, entry)
         response = yield request
         if response.status_code == 401:
             entry = self._refresher.entry_sync(False, entry.token)
-            self._apply(request, entry)
+            self._stamp.apply(request, entry)
             yield request
 
     async def async_auth_flow(
@@ -235,31 +223,12 @@ class TokenProvider(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The asyncio twin of :meth:`sync_auth_flow`."""
         entry = await self._acurrent_entry()
-        self._apply(request, entry)
+        self._stamp.apply(request, entry)
         response = yield request
         if response.status_code == 401:
             entry = await self._refresher.entry_async(False, entry.token)
-            self._apply(request, entry)
+            self._stamp.apply(request, entry)
             yield request
-
-    def _apply(self, request: httpx.Request, entry: Entry) -> None:
-        """Set ``Authorization``; add the API headers the request does not set itself."""
-        stamped_entry, wire = self._stamped
-        if stamped_entry is not entry:
-            wire = _encoded(entry.headers)
-            self._stamped = (entry, wire)
-        if wire is not None:
-            raw = request.headers.raw
-            for raw_name, _ in raw:
-                if raw_name.lower() in _OWN_HEADERS:
-                    break
-            else:  # none of them set (the usual case): one new header list, pre-encoded
-                request.headers = httpx.Headers(raw + wire)
-                return
-        headers = request.headers
-        for name, value in entry.headers.items():
-            if name == "Authorization" or name not in headers:
-                headers[name] = value
 
     def _fresh_entry(self) -> Entry | None:
         """The slot's entry if it is fresh by both clocks: the one place that decides it."""
