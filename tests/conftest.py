@@ -52,3 +52,14 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+#: An Adobe OAuth Server-to-Server config for respx-mocked tests, and its token URL.
+OAUTH_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
+OAUTH_CONFIG = {
+    "credential": "oauth",
+    "client_id": "cid",
+    "client_secret": "csecret",
+    "org_id": "ABCDEF123456@AdobeOrg",
+    "scopes": ["openid"],
+}

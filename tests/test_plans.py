@@ -18,14 +18,10 @@ from imstoken._caches._polling import Pacing, poll
 from imstoken._plans import drive, drive_sync
 from imstoken._token import Token
 
-URL = "https://ims-na1.adobelogin.com/ims/token/v3"
-CONFIG: dict[str, Any] = {
-    "credential": "oauth",
-    "client_id": "cid",
-    "client_secret": "csecret",
-    "org_id": "ABCDEF123456@AdobeOrg",
-    "scopes": ["openid"],
-}
+from .conftest import OAUTH_CONFIG, OAUTH_URL
+
+URL = OAUTH_URL
+CONFIG: dict[str, Any] = OAUTH_CONFIG
 
 
 class RecordingCache:

@@ -12,14 +12,10 @@ import respx
 
 import imstoken
 
-URL = "https://ims-na1.adobelogin.com/ims/token/v3"
-CONFIG: dict[str, Any] = {
-    "credential": "oauth",
-    "client_id": "cid",
-    "client_secret": "csecret",
-    "org_id": "ABCDEF123456@AdobeOrg",
-    "scopes": ["openid"],
-}
+from .conftest import OAUTH_CONFIG, OAUTH_URL
+
+URL = OAUTH_URL
+CONFIG: dict[str, Any] = OAUTH_CONFIG
 
 
 def test_all_is_sorted_and_every_name_is_documented() -> None:
