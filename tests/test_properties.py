@@ -401,6 +401,7 @@ def config_files(draw: st.DrawFn, root: Path) -> tuple[str, bytes]:
     return suffix, data
 
 
+@pytest.mark.filterwarnings("ignore:Adobe retired Service Account:DeprecationWarning")
 def test_config_files_raise_only_config_errors(tmp_path: Path, record_property: Record) -> None:
     make_key_files(tmp_path)
     count = 0
