@@ -217,10 +217,21 @@ def from_config(
     :class:`ProviderOptions`.
     """
     _check_options("from_config", options)
+    folder = Path(base_dir) if base_dir is not None else None
+    return _from_mapping(config, credential, folder, options)
+
+
+def _from_mapping(
+    config: Mapping[str, Any],
+    credential: str | None,
+    base_dir: Path | None,
+    options: ProviderOptions,
+) -> TokenProvider:
+    """What every factory ends with, once its options are checked."""
     settings = build_settings(
         resolve_env_references(config, credential=credential),
         credential=credential,
-        base_dir=Path(base_dir) if base_dir is not None else None,
+        base_dir=base_dir,
     )
     return provider_from_settings(settings, **options)
 
@@ -242,7 +253,7 @@ def from_env(
             "no IMS_* environment variables are set (need at least IMS_CREDENTIAL and "
             "IMS_CLIENT_ID)"
         )
-    return from_config(config, credential=credential, **options)
+    return _from_mapping(config, credential, None, options)
 
 
 def from_file(
@@ -263,4 +274,4 @@ def from_file(
     config, base_dir = load_file_config(
         path, credential=credential, private_key_path=private_key_path
     )
-    return from_config(config, credential=credential, base_dir=base_dir, **options)
+    return _from_mapping(config, credential, base_dir, options)

@@ -127,6 +127,10 @@ class Fetcher:
         if self.shared is not None:
             self._cache_call(CacheCall("delete", self.shared.delete, (self.cache_key,)))
 
+    async def aclose(self) -> None:
+        """Close the async HTTP client, if imstoken made it."""
+        await self.clients.aclose()
+
     def close(self) -> None:
         """Close the sync HTTP client (if imstoken made it) and the shared cache."""
         self.clients.close()

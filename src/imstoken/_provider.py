@@ -173,7 +173,7 @@ class TokenProvider(httpx.Auth):
         import asyncio
 
         await self._refresher.cancel_tasks()
-        await self._fetcher.clients.aclose()
+        await self._fetcher.aclose()
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Self:
