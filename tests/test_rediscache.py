@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import logging
 import socket
@@ -21,7 +19,7 @@ from imstoken import _slots
 from imstoken._caches._redis import RedisCache, RedisLock, redact_url
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, make_certificates
 
 redis = pytest.importorskip("redis")
 
@@ -73,7 +71,7 @@ def test_round_trip(cache: RedisCache) -> None:
 
 def test_key_ttl_is_the_token_remaining_lifetime(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(lifetime=600), time.time())
-    ttl_ms = client.pttl("imstoken:token:" + KEY)
+    ttl_ms = client.pttl("imstoken:token:{" + KEY + "}")
     assert 598_000 < ttl_ms <= 600_000
 
 
@@ -86,7 +84,10 @@ def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: Redis)
     shared = RedisCache(redis_url, prefix="myapp")
     shared.store(KEY, make_token(), time.time())
     lock = shared.acquire(KEY, ttl=5, wait=0)
-    assert sorted(client.keys("*")) == [f"myapp:lock:{KEY}".encode(), f"myapp:token:{KEY}".encode()]
+    assert sorted(client.keys("*")) == [
+        f"myapp:lock:{{{KEY}}}".encode(),
+        f"myapp:token:{{{KEY}}}".encode(),
+    ]
     assert lock is not None
     shared.release(lock)
     shared.close()
@@ -94,14 +95,14 @@ def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: Redis)
 
 def test_entry_under_another_key_is_never_returned(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(), time.time())
-    stored = client.get("imstoken:token:" + KEY)
+    stored = client.get("imstoken:token:{" + KEY + "}")
     assert stored is not None
-    client.set("imstoken:token:oauth:other", stored)
+    client.set("imstoken:token:{oauth:other}", stored)
     assert cache.load("oauth:other") is None
 
 
 def test_foreign_value_is_ignored(cache: RedisCache, client: Redis) -> None:
-    client.set("imstoken:token:" + KEY, b'{"access_token": "x"}')
+    client.set("imstoken:token:{" + KEY + "}", b'{"access_token": "x"}')
     assert cache.load(KEY) is None
 
 
@@ -117,23 +118,23 @@ def test_delete(cache: RedisCache) -> None:
 def test_lock_has_an_expiry_and_excludes_others(cache: RedisCache, client: Redis) -> None:
     held = cache.acquire(KEY, ttl=30, wait=0)
     assert isinstance(held, RedisLock)
-    assert 29_000 < client.pttl("imstoken:lock:" + KEY) <= 30_000
+    assert 29_000 < client.pttl("imstoken:lock:{" + KEY + "}") <= 30_000
     assert cache.acquire(KEY, ttl=30, wait=0) is None
     cache.release(held)
-    assert client.exists("imstoken:lock:" + KEY) == 0
+    assert client.exists("imstoken:lock:{" + KEY + "}") == 0
 
 
 def test_only_the_owner_releases_the_lock(redis_url: str, client: Redis) -> None:
     first, second = RedisCache(redis_url), RedisCache(redis_url)
     stale = first.acquire(KEY, ttl=0.05, wait=0)
     assert stale is not None
-    client.pexpire("imstoken:lock:" + KEY, 1)  # the first holder's lock runs out
+    client.pexpire("imstoken:lock:{" + KEY + "}", 1)  # the first holder's lock runs out
     current = second.acquire(KEY, ttl=30, wait=2)
     assert current is not None
     first.release(stale)  # late release by the previous owner: must not drop the new lock
-    assert client.get("imstoken:lock:" + KEY) == current.owner.encode()
+    assert client.get("imstoken:lock:{" + KEY + "}") == current.owner.encode()
     second.release(current)
-    assert client.exists("imstoken:lock:" + KEY) == 0
+    assert client.exists("imstoken:lock:{" + KEY + "}") == 0
 
 
 def test_dead_holder_lock_is_taken_over_after_its_expiry(redis_url: str) -> None:
@@ -340,75 +341,6 @@ def test_tls_url_works(
     assert ims.count() == 1
 
 
-def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1, as PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("imstoken test CA"))
-        .issuer_name(name("imstoken test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = folder / "server.crt", folder / "server.key", folder / "ca.crt"
-    paths[0].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    paths[2].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return paths
-
-
 # ---------------------------------------------------------------- configuration
 
 
@@ -451,6 +383,6 @@ def test_repr_has_no_password() -> None:
 
 def test_record_is_json_with_the_key(cache: RedisCache, client: Redis) -> None:
     cache.store(KEY, make_token(), 1.0)
-    stored = client.get("imstoken:token:" + KEY)
+    stored = client.get("imstoken:token:{" + KEY + "}")
     assert stored is not None
     assert json.loads(stored)["key"] == KEY

@@ -1,9 +1,11 @@
 """The Redis cache: one token shared by every process on every host that uses the same Redis.
 
-``cache = "redis://host:port/db"`` (also ``rediss://`` for TLS, ``unix://`` for a socket; a
-password in the URL works). Needs the ``redis`` extra. The token is stored under
-``{prefix}:token:{cache key}`` with a Redis TTL equal to the token's remaining lifetime; the
-single-flight lock is ``{prefix}:lock:{cache key}``, taken with ``SET NX PX`` and a random owner
+``cache = "redis://host:port/db"`` (also ``rediss://`` for TLS, ``unix://`` for a socket,
+``redis+cluster://`` and ``redis+sentinel://``: see ``_redis_connect``; a password in the URL
+works). Needs the ``redis`` extra. The token is stored under ``<prefix>:token:{<cache key>}``
+with a Redis TTL equal to the token's remaining lifetime; the single-flight lock is
+``<prefix>:lock:{<cache key>}`` (the braces are a hash tag: both keys of a credential live in one
+Redis Cluster slot), taken with ``SET NX PX`` and a random owner
 value, and released by a compare-and-delete script, so only its owner can release it and a
 crashed holder's lock expires on its own.
 
@@ -23,13 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._errors import ConfigError
 from .._token import Token
 from ._breaker import CircuitBreaker
 from ._polling import Pacing, poll
 from ._record import decode_record, encode_record
+from ._redis_connect import connect, redact_url, url_secrets
 
 logger = logging.getLogger("imstoken")
 
@@ -48,37 +49,6 @@ if redis.call("get", KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def redact_url(url: str) -> str:
-    """The URL without user, password or query string (which may hold a password)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<invalid Redis URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = ("***@" if "@" in parts.netloc else "") + host + (f":{port}" if port else "")
-    return f"{parts.scheme}://{netloc}{parts.path}"
-
-
-def _secrets_in(url: str) -> list[str]:
-    """Every credential-like piece of ``url``, to scrub from error messages."""
-    found: list[str] = []
-    try:
-        parts = urlsplit(url)
-        for value in (parts.username, parts.password):
-            if value:
-                found += [value, unquote(value)]
-        for name, values in parse_qs(parts.query).items():
-            if name.lower() in ("password", "username"):
-                found += [v for v in values if v]
-    except ValueError:
-        pass
-    # Longest first, so a password that contains the user name is scrubbed whole.
-    return sorted(set(found), key=len, reverse=True)
 
 
 @dataclass(slots=True)
@@ -111,34 +81,13 @@ class RedisCache:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-        except ImportError:
-            raise ConfigError(
-                "a Redis cache needs the redis package: pip install 'imstoken[redis]'",
-                key="cache",
-                env_var="IMS_CACHE",
-            ) from None
-        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        connection = connect(
+            url, socket_timeout=socket_timeout, connect_timeout=connect_timeout
+        )
+        self._errors: tuple[type[BaseException], ...] = connection.errors
         self._display = redact_url(url)
-        self._scrub = _secrets_in(url)
-        try:
-            self._client: Any = redis.Redis.from_url(
-                url,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                # One immediate retry for a pooled connection that went stale (Redis restarted);
-                # redis-py's default of many retries with backoff would turn an outage into
-                # seconds of delay on every token request.
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
-            )
-        except (ValueError, TypeError):
-            # ``from None``: the parser's message may quote the URL, password included.
-            raise ConfigError(
-                "is not a valid Redis URL", key="cache", env_var="IMS_CACHE"
-            ) from None
+        self._scrub = url_secrets(url)
+        self._client: Any = connection.client
         prefix = prefix.strip(":")
         self._prefix = f"{prefix}:" if prefix else ""
         self._release_script: Any = self._client.register_script(_RELEASE_SCRIPT)
@@ -155,11 +104,11 @@ class RedisCache:
 
     def token_key(self, key: str) -> str:
         """The Redis key that holds the token for cache key ``key``."""
-        return f"{self._prefix}token:{key}"
+        return f"{self._prefix}token:{{{key}}}"
 
     def lock_key(self, key: str) -> str:
         """The Redis key of the refresh lock for cache key ``key``."""
-        return f"{self._prefix}lock:{key}"
+        return f"{self._prefix}lock:{{{key}}}"
 
     # ------------------------------------------------------------------ the protocol
 

@@ -118,4 +118,10 @@ def _cache_spec(value: Any) -> str:
         return lowered
     if lowered.startswith(("redis://", "rediss://", "unix://")):
         return spec
-    raise config_error("cache", 'must be "memory", "file" or a redis:// URL')
+    if lowered.startswith(("redis+cluster://", "rediss+cluster://")):
+        return spec
+    if lowered.startswith(("redis+sentinel://", "rediss+sentinel://")):
+        return spec
+    raise config_error(
+        "cache", 'must be "memory", "file" or a redis://, redis+cluster:// or redis+sentinel:// URL'
+    )
