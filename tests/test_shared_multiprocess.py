@@ -220,8 +220,9 @@ def test_redis_killed_lock_holder_is_taken_over_after_lock_expiry(
     )
     client.close()
 
-    assert ims.count() == 2  # the killed holder's request, then exactly one takeover
-    assert {token for _, seen, _, _, _ in outcome for token in seen} == {ims.issued[-1]}
+    # The deadline covers lock waits (issue 11, item 10): the dead holder's lock outlives the
+    # others' deadlines, so each of them fetches on its own in time rather than wait it out.
+    assert 2 <= ims.count() <= 4
     assert all(errors == [] for _, _, errors, _, _ in outcome)
     finished = max(o[4] for o in outcome) - held_since
     # Within the lock's expiry plus one fetch (and scheduling slack on a busy machine).
