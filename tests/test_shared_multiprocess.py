@@ -251,8 +251,10 @@ def test_file_killed_lock_holder_frees_the_lock_at_once(
 
     held_since, outcome = run_killed_holder(ims, processes, config, lock_held)
 
-    assert ims.count() == 2
-    assert {token for _, seen, _, _, _ in outcome for token in seen} == {ims.issued[-1]}
+    # Usually 2 (the holder's, then one takeover); on a loaded machine a waiter whose lock wait
+    # used up its deadline (1 s here: the deadline covers lock waits) fetches by itself.
+    assert 2 <= ims.count() <= 4
+    assert all(errors == [] for _, _, errors, _, _ in outcome)
     finished = max(o[4] for o in outcome) - held_since
     assert finished < LOCK_TTL  # the kernel dropped the flock with its holder: no expiry wait
     print(f"\nfile killed holder: others done {finished * 1000:.0f} ms after the holder's "
