@@ -15,8 +15,10 @@ import pytest
 
 import imstoken
 from imstoken import _slots
+from imstoken._backends._protocol import secret_material
 from imstoken._caches._redis import RedisCache, RedisLock
 from imstoken._caches._redis_connect import redact_url, url_secrets
+from imstoken._caches._sealed import SealedCache
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
 from tests.redis_server import (
@@ -32,6 +34,11 @@ redis = pytest.importorskip("redis")
 pytestmark = pytest.mark.redis
 
 KEY = "oauth:0123456789abcdef0123456789abcdef01234567"
+
+
+def sealed(store: RedisCache) -> SealedCache:
+    """The Redis cache as a provider holds it: records sealed with a credential's secret."""
+    return SealedCache(store, lambda: secret_material("cluster-secret"))
 
 
 def make_token(access_token: str = "tok-1", lifetime: float = 3600.0) -> Token:
@@ -141,7 +148,7 @@ def test_cluster_shares_one_token_and_keeps_token_and_lock_in_one_slot(
 def test_cluster_lock_excludes_others_and_only_its_owner_releases_it(
     redis_cluster: RedisClusterSet,
 ) -> None:
-    first, second = RedisCache(redis_cluster.url), RedisCache(redis_cluster.url)
+    first, second = sealed(RedisCache(redis_cluster.url)), sealed(RedisCache(redis_cluster.url))
     try:
         first.store(KEY, make_token("shared"), time.time())
         loaded = second.load(KEY)

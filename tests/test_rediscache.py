@@ -16,7 +16,10 @@ import pytest
 
 import imstoken
 from imstoken import _slots
+from imstoken._backends._protocol import secret_material
 from imstoken._caches._redis import RedisCache, RedisLock, redact_url
+from imstoken._caches._seal import Sealer
+from imstoken._caches._sealed import SealedCache
 from imstoken._token import Token
 from imstoken.testing import Credential, LocalIMS
 from tests.redis_server import RedisServer, make_certificates
@@ -48,9 +51,17 @@ def client(redis_url: str) -> Iterator[Redis]:
     connection.close()
 
 
+SECRET = "a-client-secret"
+
+
+def sealed(store: RedisCache, secret: str = SECRET) -> SealedCache:
+    """The Redis cache as a provider holds it: records sealed with the credential's secret."""
+    return SealedCache(store, lambda: secret_material(secret))
+
+
 @pytest.fixture
-def cache(redis_url: str) -> Iterator[RedisCache]:
-    shared = RedisCache(redis_url)
+def cache(redis_url: str) -> Iterator[SealedCache]:
+    shared = sealed(RedisCache(redis_url))
     yield shared
     shared.close()
 
@@ -62,26 +73,27 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 # ---------------------------------------------------------------- storage
 
 
-def test_round_trip(cache: RedisCache) -> None:
+def test_round_trip(cache: SealedCache) -> None:
     token = make_token()
-    cache.store(KEY, token, 1234.5)
-    assert cache.load(KEY) == (token, 1234.5)
+    obtained_at = time.time() - 10
+    cache.store(KEY, token, obtained_at)
+    assert cache.load(KEY) == (token, obtained_at)
     assert cache.load("oauth:other") is None
 
 
-def test_key_ttl_is_the_token_remaining_lifetime(cache: RedisCache, client: Redis) -> None:
+def test_key_ttl_is_the_token_remaining_lifetime(cache: SealedCache, client: Redis) -> None:
     cache.store(KEY, make_token(lifetime=600), time.time())
     ttl_ms = client.pttl("imstoken:token:{" + KEY + "}")
     assert 598_000 < ttl_ms <= 600_000
 
 
-def test_expired_token_is_not_stored(cache: RedisCache, client: Redis) -> None:
+def test_expired_token_is_not_stored(cache: SealedCache, client: Redis) -> None:
     cache.store(KEY, make_token(lifetime=-1), time.time())
     assert client.keys("*") == []
 
 
 def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: Redis) -> None:
-    shared = RedisCache(redis_url, prefix="myapp")
+    shared = sealed(RedisCache(redis_url, prefix="myapp"))
     shared.store(KEY, make_token(), time.time())
     lock = shared.acquire(KEY, ttl=5, wait=0)
     assert sorted(client.keys("*")) == [
@@ -93,7 +105,7 @@ def test_key_names_hold_only_prefix_and_cache_key(redis_url: str, client: Redis)
     shared.close()
 
 
-def test_entry_under_another_key_is_never_returned(cache: RedisCache, client: Redis) -> None:
+def test_entry_under_another_key_is_never_returned(cache: SealedCache, client: Redis) -> None:
     cache.store(KEY, make_token(), time.time())
     stored = client.get("imstoken:token:{" + KEY + "}")
     assert stored is not None
@@ -101,12 +113,12 @@ def test_entry_under_another_key_is_never_returned(cache: RedisCache, client: Re
     assert cache.load("oauth:other") is None
 
 
-def test_foreign_value_is_ignored(cache: RedisCache, client: Redis) -> None:
+def test_foreign_value_is_ignored(cache: SealedCache, client: Redis) -> None:
     client.set("imstoken:token:{" + KEY + "}", b'{"access_token": "x"}')
     assert cache.load(KEY) is None
 
 
-def test_delete(cache: RedisCache) -> None:
+def test_delete(cache: SealedCache) -> None:
     cache.store(KEY, make_token(), time.time())
     cache.delete(KEY)
     assert cache.load(KEY) is None
@@ -115,7 +127,7 @@ def test_delete(cache: RedisCache) -> None:
 # ---------------------------------------------------------------- the lock
 
 
-def test_lock_has_an_expiry_and_excludes_others(cache: RedisCache, client: Redis) -> None:
+def test_lock_has_an_expiry_and_excludes_others(cache: SealedCache, client: Redis) -> None:
     held = cache.acquire(KEY, ttl=30, wait=0)
     assert isinstance(held, RedisLock)
     assert 29_000 < client.pttl("imstoken:lock:{" + KEY + "}") <= 30_000
@@ -147,7 +159,7 @@ def test_dead_holder_lock_is_taken_over_after_its_expiry(redis_url: str) -> None
     assert 0.2 <= waited < 1.0  # after the expiry, not at the end of the wait
 
 
-def test_wait_gives_up_on_a_live_holder(cache: RedisCache) -> None:
+def test_wait_gives_up_on_a_live_holder(cache: SealedCache) -> None:
     assert cache.acquire(KEY, ttl=30, wait=0) is not None
     begin = time.monotonic()
     assert cache.acquire(KEY, ttl=30, wait=0.1) is None
@@ -231,7 +243,7 @@ def test_redis_down_provider_still_gets_tokens_warns_once_and_recovers(
 
     server.start(port=port)  # back, empty
     token = provider.get_token(force_refresh=True)
-    loaded = shared.load(provider.cache_key)
+    loaded = sealed(shared, cred.client_secret).load(provider.cache_key)
     assert loaded is not None and loaded[0] == token
     recovered = [r for r in caplog.records if "available again" in r.getMessage()]
     assert len(recovered) == 1
@@ -247,7 +259,7 @@ def test_outage_is_not_retried_before_the_retry_interval(
     server.stop()
     now = [0.0]
     shared = RedisCache(url, retry_interval=5, monotonic=lambda: now[0])
-    assert shared.load(KEY) is None
+    assert shared.read(KEY) is None
     server.start(port=int(url.rsplit(":", 1)[1].split("/")[0]))
     assert shared.acquire(KEY, ttl=5, wait=1) is None  # still inside the interval: skipped
     now[0] = 5.0
@@ -281,7 +293,7 @@ def test_password_in_url_works(
 ) -> None:
     server = redis_factory(password="p@ss:word/with?odd#chars")
     url = f"redis://:{quote('p@ss:word/with?odd#chars')}@127.0.0.1:{server.port}/0"
-    shared = RedisCache(url)
+    shared = sealed(RedisCache(url))
     shared.store(KEY, make_token(), time.time())
     assert shared.load(KEY) is not None
     shared.close()
@@ -381,8 +393,9 @@ def test_repr_has_no_password() -> None:
     shared.close()
 
 
-def test_record_is_json_with_the_key(cache: RedisCache, client: Redis) -> None:
-    cache.store(KEY, make_token(), 1.0)
+def test_record_is_sealed_json_with_the_key(cache: SealedCache, client: Redis) -> None:
+    cache.store(KEY, make_token(), time.time())
     stored = client.get("imstoken:token:{" + KEY + "}")
-    assert stored is not None
-    assert json.loads(stored)["key"] == KEY
+    assert stored is not None and stored.startswith(b"ims1.") and b"tok-1" not in stored
+    opened = Sealer(lambda: secret_material(SECRET)).open(KEY, stored)
+    assert opened is not None and json.loads(opened)["key"] == KEY

@@ -220,8 +220,9 @@ def test_redis_killed_lock_holder_is_taken_over_after_lock_expiry(
     )
     client.close()
 
-    assert ims.count() == 2  # the killed holder's request, then exactly one takeover
-    assert {token for _, seen, _, _, _ in outcome for token in seen} == {ims.issued[-1]}
+    # The deadline covers lock waits (issue 11, item 10): the dead holder's lock outlives the
+    # others' deadlines, so each of them fetches on its own in time rather than wait it out.
+    assert 2 <= ims.count() <= 4
     assert all(errors == [] for _, _, errors, _, _ in outcome)
     finished = max(o[4] for o in outcome) - held_since
     # Within the lock's expiry plus one fetch (and scheduling slack on a busy machine).
@@ -250,8 +251,10 @@ def test_file_killed_lock_holder_frees_the_lock_at_once(
 
     held_since, outcome = run_killed_holder(ims, processes, config, lock_held)
 
-    assert ims.count() == 2
-    assert {token for _, seen, _, _, _ in outcome for token in seen} == {ims.issued[-1]}
+    # Usually 2 (the holder's, then one takeover); on a loaded machine a waiter whose lock wait
+    # used up its deadline (1 s here: the deadline covers lock waits) fetches by itself.
+    assert 2 <= ims.count() <= 4
+    assert all(errors == [] for _, _, errors, _, _ in outcome)
     finished = max(o[4] for o in outcome) - held_since
     assert finished < LOCK_TTL  # the kernel dropped the flock with its holder: no expiry wait
     print(f"\nfile killed holder: others done {finished * 1000:.0f} ms after the holder's "

@@ -19,6 +19,7 @@ from ._backends import (
     Backend,
 )
 from ._caches import SharedCache
+from ._caches._sealed import seal_shared
 from ._caches._select import open_shared_cache
 from ._config import (
     Settings,
@@ -171,6 +172,8 @@ def provider_from_settings(
     """Wire backend, caches and policy for validated settings."""
     backend = build_backend(settings)
     options = options.copy()
+    # Records in a file or Redis are sealed with the credential's secret material.
+    clock = options.get("clock", time.time)
     if options.get("shared_cache") is None:
         shared = open_shared_cache(
             settings.cache,
@@ -180,7 +183,11 @@ def provider_from_settings(
             sleep=options.get("sleep", time.sleep),
         )
         if shared is not None:
-            options["shared_cache"] = shared
+            options["shared_cache"] = seal_shared(shared, backend.sealing_material, clock=clock)
+    else:  # a FileCache or RedisCache given as an option is sealed too
+        options["shared_cache"] = seal_shared(
+            options["shared_cache"], backend.sealing_material, clock=clock
+        )
     if options.get("policy") is None:
         options["policy"] = RefreshPolicy(
             refresh_window=settings.refresh_window, min_validity=settings.min_validity

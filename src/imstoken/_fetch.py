@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._backends import Backend
+from ._budget import Budget, CacheLatency
 from ._caches import SharedCache
 from ._clocks import Clocks
 from ._http import RawResponse, TokenClients, send_async, send_sync
@@ -48,6 +49,7 @@ class Fetcher:
     limits: Limits
     clocks: Clocks
     clients: TokenClients = field(repr=False)
+    cache_latency: CacheLatency = field(default_factory=CacheLatency, repr=False)
 
     @property
     def credential(self) -> CredentialKind:
@@ -79,11 +81,14 @@ class Fetcher:
         """Fetch on this thread: a shared token if there is one, else the endpoint's."""
         if self.shared is None:
             return self._network_sync()
+        budget = self.budget()
 
         def execute(step: CacheCall | None) -> Any:
-            return self._network_sync() if step is None else self._cache_call(step)
+            if step is None:
+                return self._network_sync(budget.for_endpoint())
+            return self._cache_call(step)
 
-        return drive_sync(self._through_shared(self.shared, force, started), execute)
+        return drive_sync(self._through_shared(self.shared, force, started, budget), execute)
 
     async def fetch_async(self, force: bool, started: float) -> Entry:
         """Fetch from asyncio: cache calls run in a worker thread, HTTP on the event loop."""
@@ -91,14 +96,23 @@ class Fetcher:
             return await self._network_async()
         import asyncio
 
+        budget = self.budget()
+
         async def execute(step: CacheCall | None) -> Any:
             if step is None:
-                return await self._network_async()
+                return await self._network_async(budget.for_endpoint())
             return await asyncio.to_thread(self._cache_call, step)
 
-        return await drive(self._through_shared(self.shared, force, started), execute)
+        return await drive(self._through_shared(self.shared, force, started, budget), execute)
 
-    def _network_sync(self) -> Entry:
+    def budget(self) -> Budget:
+        """A new fetch's time budget: cache calls, lock waits and retries all spend it."""
+        return Budget.for_fetch(self.clocks.monotonic, self.limits.deadline, self.limits.timeout)
+
+    def _limits_within(self, deadline: float | None) -> Limits:
+        return self.limits if deadline is None else replace(self.limits, deadline=deadline)
+
+    def _network_sync(self, deadline: float | None = None) -> Entry:
         client = self.clients.sync()
 
         def execute(step: SendAttempt | float) -> RawResponse | None:
@@ -107,10 +121,10 @@ class Fetcher:
             self.clocks.sleep(step)
             return None
 
-        plan = retry_plan(self.backend, self.limits, self.clocks)
+        plan = retry_plan(self.backend, self._limits_within(deadline), self.clocks)
         return self.make_entry(*drive_sync(plan, execute))
 
-    async def _network_async(self) -> Entry:
+    async def _network_async(self, deadline: float | None = None) -> Entry:
         client = await self.clients.asynchronous()
 
         async def execute(step: SendAttempt | float) -> RawResponse | None:
@@ -119,7 +133,7 @@ class Fetcher:
             await self.clocks.sleep_async(step)
             return None
 
-        plan = retry_plan(self.backend, self.limits, self.clocks)
+        plan = retry_plan(self.backend, self._limits_within(deadline), self.clocks)
         return self.make_entry(*await drive(plan, execute))
 
     def delete_shared(self) -> None:
@@ -149,26 +163,44 @@ class Fetcher:
 
     # ------------------------------------------------------------------ the plan (no I/O)
 
-    def _through_shared(self, shared: SharedCache, force: bool, started: float) -> CachePlan:
+    def _through_shared(
+        self, shared: SharedCache, force: bool, started: float, budget: Budget | None = None
+    ) -> CachePlan:
         """A fresh shared token, else one fetch under the shared lock, stored for the others.
 
-        Whatever happens after the lock is taken (a failed fetch, a cancelled caller), the plan
-        releases it before the error goes on.
+        Every cache call spends ``budget``: one that would eat into the endpoint's reserve
+        (judged by how long this store's calls took lately) is skipped. Whatever happens after
+        the lock is taken (a failed fetch, a cancelled caller), the plan releases it before
+        the error goes on.
         """
         key = self.cache_key
+        cost = self.cache_latency
+        budget = budget or self.budget()
         load = CacheCall("load", shared.load, (key,))
-        if not force:
-            found = self._shared_entry((yield load), started, force)
+        if not force and budget.allows(cost.seconds):
+            found = self._shared_entry((yield from self._timed(load)), started, force)
             if found is not None:
                 return found
-        lock_ttl, lock_wait = self.lock_times()
-        handle = yield CacheCall("acquire", shared.acquire, (key, lock_ttl, lock_wait))
+        handle = None
+        # acquire, the load under the lock, and the release: all three must fit.
+        if budget.allows(cost.seconds, calls=3):
+            lock_ttl, lock_wait = self.lock_times()
+            wait = budget.lock_wait(lock_wait, cost.seconds * 2)
+            acquire = CacheCall("acquire", shared.acquire, (key, lock_ttl, wait))
+            handle = yield from self._timed(acquire)
+            tried_lock = True
+        else:
+            tried_lock = False
         release = CacheCall("release", shared.release, (handle,))
         try:
-            found = self._shared_entry((yield load), started, force)
+            found = None
+            if tried_lock and budget.allows(cost.seconds, calls=2 if handle is not None else 1):
+                found = self._shared_entry((yield from self._timed(load)), started, force)
             if found is None:
                 found = yield None
-                yield CacheCall("store", shared.store, (key, found.token, found.obtained_at))
+                if budget.remaining() >= cost.seconds * (2 if handle is not None else 1):
+                    store = CacheCall("store", shared.store, (key, found.token, found.obtained_at))
+                    yield from self._timed(store)
         except GeneratorExit:
             # Closed mid-fetch (its driver was dropped): nothing may be yielded now, so release
             # here, or every process would wait out the lock's expiry.
@@ -182,6 +214,13 @@ class Fetcher:
         if handle is not None:
             yield release
         return found
+
+    def _timed(self, call: CacheCall) -> Generator[CacheCall | None, Any, Any]:
+        """Yield one cache call and note how long it took (for the next budget decisions)."""
+        begin = self.clocks.monotonic()
+        result = yield call
+        self.cache_latency.observe(self.clocks.monotonic() - begin)
+        return result
 
     def _shared_entry(
         self, loaded: tuple[Token, float] | None, started: float, force: bool

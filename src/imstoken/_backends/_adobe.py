@@ -10,7 +10,7 @@ from joserfc import jwt
 
 from .._secret import Secret
 from .._token import CredentialKind, Token
-from ._protocol import TokenRequest
+from ._protocol import TokenRequest, secret_material
 from ._response import ResponseRules
 from ._signing import SigningKey
 
@@ -31,6 +31,10 @@ class _AdobeBackend:
         """A Token, or a typed error with the client secret redacted from anything echoed."""
         rules = ResponseRules(self.credential, self.EXPIRES_IN_UNIT, (self.client_secret.reveal(),))
         return rules.parse(status, headers, body, sent_at)
+
+    def sealing_material(self) -> bytes:
+        """The client secret: what seals this credential's shared-cache records."""
+        return secret_material(self.client_secret.reveal())
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,3 +44,25 @@ class Backend(Protocol):
     ) -> Token:
         """Turn a response into a Token or raise ``TokenRequestError``."""
         ...
+
+    def sealing_material(self) -> bytes:
+        """The secret that seals shared-cache records: the active client secret, or the
+        private key's DER where there is no secret. Asked per use, so a rotation is followed."""
+        ...
+
+
+def secret_material(secret: str) -> bytes:
+    """Sealing material for a client secret (tagged, so it never equals a key's DER)."""
+    return b"client-secret\x00" + secret.encode()
+
+
+def private_key_material(private_key: object) -> bytes:
+    """Sealing material for a private key (a ``cryptography`` key object): its PKCS#8 DER."""
+    from cryptography.hazmat.primitives import serialization
+
+    der: bytes = private_key.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return b"private-key\x00" + der

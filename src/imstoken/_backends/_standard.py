@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 from .._errors import ConfigError, TokenRequestError
 from .._secret import Secret
 from .._token import CredentialKind, Token
-from ._protocol import TokenRequest
+from ._protocol import TokenRequest, private_key_material, secret_material
 from ._response import ResponseRules
 from ._signing import AssertionSigner
 
@@ -154,6 +154,15 @@ class _StandardBackend:
         """RFC 6749 §5.1/§5.2: ``expires_in`` in seconds and optional; ``token_type`` bearer."""
         response = (status, headers, body, sent_at)
         return self.client.parse(self.credential, self.default_expires_in, response)
+
+    def sealing_material(self) -> bytes:
+        """The client secret, else the private key's DER: what seals shared-cache records."""
+        if self.client.client_secret is not None:
+            return secret_material(self.client.client_secret.reveal())
+        signer = self.client.signer or getattr(self, "signer", None)
+        if signer is None:  # unreachable: a credential proves itself with one or the other
+            raise ConfigError("a credential needs a client secret or a private key")
+        return private_key_material(signer.signing_key.jwk.private_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,16 @@
 """The file cache: one token shared by every process of one user on one machine.
 
-``cache = "file"`` keeps one JSON file per cache key in a private folder (``cache_path``,
+``cache = "file"`` keeps one sealed record file per cache key in a private folder (``cache_path``,
 default ``$XDG_CACHE_HOME/imstoken`` or ``~/.cache/imstoken``), and a lock file beside it for
 single-flight refreshes across processes.
 
-Security: a token file holds a bearer token. Anyone who can read it can call Adobe APIs as the
-credential until the token expires. Files are therefore created 0600 in a folder created 0700;
-a folder that is a symlink, belongs to another user or is world-writable is refused (with a
-warning; the provider then works without a shared cache). Files are opened with ``O_NOFOLLOW``
-and written through a temp file and ``os.replace``, so a symlink planted at a cache path is
-neither followed nor written through. POSIX only (``fcntl.flock``).
+Security: records are sealed (:mod:`imstoken._caches._sealed`), and files are still created
+0600 in a folder created 0700; a folder that is a symlink, belongs to another user or is
+world-writable is refused (with a warning; the provider then works without a shared cache).
+Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked on the open descriptor (a regular
+file of this user, writable by no one else), and written through a temp file and
+``os.replace``, so a symlink or FIFO planted at a cache path is neither followed, nor waited
+on, nor written through. POSIX only (``fcntl.flock``).
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ import re
 import secrets
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._token import Token
 from ._breaker import CircuitBreaker
 from ._polling import Pacing, poll
-from ._record import decode_record, encode_record
 
 if sys.platform != "win32":
     import fcntl
@@ -42,6 +42,8 @@ _READ_LIMIT = 64 * 1024
 # Lock polling: start fast so a short refresh is noticed at once, back off to spare the CPU.
 _FIRST_POLL = 0.002
 _MAX_POLL = 0.05
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
 _SUPPORTED = sys.platform != "win32" and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
 
 
@@ -68,11 +70,11 @@ class FileLock:
 
 
 class FileCache:
-    """A :class:`~imstoken._cache.SharedCache` in a private folder of this machine.
+    """A :class:`~imstoken._caches._protocol.RecordStore` in a private folder of this machine.
 
     Never raises to the provider: an unusable folder or an I/O error is logged once and answered
-    with "nothing cached" / "lock not taken". Tokens are readable by anyone who can read the
-    folder's files (the same user, or root): they are bearer tokens.
+    with "nothing cached" / "lock not taken". It stores opaque records: sealing them is the
+    job of the :class:`~imstoken._caches._sealed.SealedCache` around it.
     """
 
     def __init__(
@@ -103,12 +105,17 @@ class FileCache:
 
     # ------------------------------------------------------------------ the protocol
 
-    def load(self, key: str) -> tuple[Token, float] | None:
-        """The token stored for ``key``; None if missing, unreadable, foreign or another key's."""
+    def read(self, key: str) -> bytes | None:
+        """The record stored for ``key``; None if missing, unreadable or not safe to trust.
+
+        Opened without blocking and without following a symlink, then checked on the open
+        descriptor: only a regular file of this user that no one else may write is read (a
+        FIFO, a device or a foreign file is refused, with one warning).
+        """
         with self._directory() as dir_fd:
             if dir_fd is None:
                 return None
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
             try:
                 fd = os.open(file_name(key), flags, dir_fd=dir_fd)
             except FileNotFoundError:
@@ -116,12 +123,14 @@ class FileCache:
                 return None
             except OSError as error:
                 if error.errno == errno.ELOOP:
-                    logger.warning("imstoken: ignoring a symlink at a token file in %s", self.path)
+                    self._warn_once("a symlink at a token file")
                     return None
                 self._outage.failed(_describe(error))
                 return None
             try:
-                if not _is_own_file(os.fstat(fd)):
+                problem = _file_problem(os.fstat(fd))
+                if problem is not None:
+                    self._warn_once(problem)
                     return None
                 data = os.read(fd, _READ_LIMIT + 1)
             except OSError as error:
@@ -131,13 +140,17 @@ class FileCache:
                 os.close(fd)
         self._outage.succeeded()
         # Corrupt, truncated, empty or foreign content is just "nothing cached": the next
-        # store replaces it. It is not deleted here, which could remove a fresh file that
+        # write replaces it. It is not deleted here, which could remove a fresh file that
         # another process has just renamed into place.
-        return decode_record(key, data)
+        return data if 0 < len(data) <= _READ_LIMIT else None
 
-    def store(self, key: str, token: Token, obtained_at: float) -> None:
-        """Write the token atomically (temp file, then rename), readable by this user only."""
-        data = encode_record(key, token, obtained_at)
+    def write(self, key: str, record: bytes, ttl: float) -> None:
+        """Write ``record`` atomically (temp file, then rename), readable by this user only.
+
+        ``ttl`` is unused: a file outlives its token, and a stale record is simply not fresh.
+        """
+        del ttl
+        data = record
         with self._directory() as dir_fd:
             if dir_fd is None:
                 return
@@ -197,21 +210,20 @@ class FileCache:
                 return None
             name = file_name(key) + ".lock"
             try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
                 fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
             except OSError as error:
                 if error.errno == errno.ELOOP:
-                    logger.warning("imstoken: refusing a symlink at a lock file in %s", self.path)
+                    self._warn_once("a symlink at a lock file")
                 else:
                     self._outage.failed(_describe(error))
                 return None
         # The lock file is never deleted: unlinking a lock file others may hold or be about to
         # open lets two processes lock two different inodes.
         try:
-            if not _is_own_file(os.fstat(fd)):
-                logger.warning(
-                    "imstoken: refusing a lock file not owned by this user in %s", self.path
-                )
+            problem = _file_problem(os.fstat(fd))
+            if problem is not None:
+                self._warn_once(problem.replace("token file", "lock file"))
                 os.close(fd)
                 return None
             if self._lock_within(fd, wait):
@@ -236,6 +248,15 @@ class FileCache:
 
     def close(self) -> None:
         """Nothing to release: every operation opens and closes its own descriptors."""
+
+    def _warn_once(self, problem: str) -> None:
+        """One WARNING per folder and problem for this process; the file is ignored."""
+        mark = (str(self.path), problem)
+        with _warned_lock:
+            if mark in _warned:
+                return
+            _warned.add(mark)
+        logger.warning("imstoken: refusing %s in %s; it is ignored", problem, self.path)
 
     def _lock_within(self, fd: int, wait: float) -> bool:
         """``flock`` with a deadline: non-blocking tries with short, growing pauses."""
@@ -295,8 +316,15 @@ def _folder_problem(info: os.stat_result) -> str | None:
     return None
 
 
-def _is_own_file(info: os.stat_result) -> bool:
-    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+def _file_problem(info: os.stat_result) -> str | None:
+    """Why a cache file may not be trusted, or None: the folder's rule, applied to the file."""
+    if not stat.S_ISREG(info.st_mode):
+        return "a token file that is not a regular file (a FIFO, device or folder)"
+    if info.st_uid != os.geteuid():
+        return "a token file owned by another user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "a token file writable by group or others"
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

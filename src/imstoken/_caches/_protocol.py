@@ -7,7 +7,7 @@ store: they log, answer "nothing cached" / "lock not taken", and let the provide
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .._token import Token
 
@@ -37,6 +37,39 @@ class SharedCache(Protocol):
         The lock expires after ``ttl`` seconds so that a crashed holder cannot block others.
         Returns None when it could not be taken (the caller then fetches anyway).
         """
+        ...
+
+    def release(self, handle: LockHandle) -> None:
+        """Release a lock taken by :meth:`acquire`, only if this caller still owns it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Where sealed records live (a folder, a Redis): bytes in, bytes out, plus the lock.
+
+    The file and Redis caches are record stores; :class:`~imstoken._caches._sealed.SealedCache`
+    turns one into a :class:`SharedCache` by sealing and checking what goes in and out.
+    """
+
+    def read(self, key: str) -> bytes | None:
+        """The record stored for ``key``, or None (missing, unreadable or untrusted)."""
+        ...
+
+    def write(self, key: str, record: bytes, ttl: float) -> None:
+        """Store ``record`` for ``key``; it may be dropped after ``ttl`` seconds."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget the record for ``key``."""
+        ...
+
+    def acquire(self, key: str, ttl: float, wait: float) -> LockHandle | None:
+        """Take the refresh lock for ``key`` (see :meth:`SharedCache.acquire`)."""
         ...
 
     def release(self, handle: LockHandle) -> None:

@@ -1,18 +1,26 @@
-"""A token as the file and Redis caches store it: JSON with the cache key inside."""
+"""A token as the file and Redis caches store it: JSON with the cache key inside, then sealed.
+
+The JSON is the plaintext that :mod:`imstoken._caches._seal` encrypts; a record is only trusted
+when it opens, names its own cache key, and its instants are plausible (the same bounds as a
+token-endpoint answer: at most 400 days of lifetime, not obtained in the future).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 
+from .._backends import MAX_LIFETIME_SECONDS
 from .._token import Token
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+#: How far another host's clock may run ahead of ours before its record is "from the future".
+MAX_CLOCK_AHEAD = 300.0
 _MAX_RECORD_BYTES = 64 * 1024  # an Adobe token is ~1-2 KB; anything far bigger is not ours
 
 
 def encode_record(key: str, token: Token, obtained_at: float) -> bytes:
-    """A token as stored: JSON with the cache key inside, so a misplaced entry is caught."""
+    """A token as stored (before sealing): JSON with the cache key inside."""
     record = {
         "version": RECORD_VERSION,
         "key": key,
@@ -26,13 +34,13 @@ def encode_record(key: str, token: Token, obtained_at: float) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def decode_record(key: str, data: bytes | str) -> tuple[Token, float] | None:
-    """The token in ``data`` if it is a well-formed record for ``key``; None for anything else."""
+def decode_record(key: str, data: bytes | str, now: float) -> tuple[Token, float] | None:
+    """The token in ``data`` if it is a well-formed, plausible record for ``key`` as of ``now``."""
     if not data or len(data) > _MAX_RECORD_BYTES:
         return None
     try:
         record = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
         return None
@@ -46,13 +54,13 @@ def decode_record(key: str, data: bytes | str) -> tuple[Token, float] | None:
     obtained_at = _finite(record.get("obtained_at"))
     if (
         not isinstance(access_token, str)
-        or not access_token
+        or not _is_vschar(access_token)
         or not isinstance(token_type, str)
         or credential not in ("jwt", "oauth")
         or not (scope is None or isinstance(scope, str))
         or expires_at is None
         or obtained_at is None
-        or obtained_at > expires_at
+        or not plausible(obtained_at, expires_at, now)
     ):
         return None
     token = Token(
@@ -63,6 +71,17 @@ def decode_record(key: str, data: bytes | str) -> tuple[Token, float] | None:
         scope=scope,
     )
     return token, obtained_at
+
+
+def plausible(obtained_at: float, expires_at: float, now: float) -> bool:
+    """Whether a record's instants could come from a real token answer (as of ``now``)."""
+    lifetime = expires_at - obtained_at
+    return 1.0 <= lifetime <= MAX_LIFETIME_SECONDS and obtained_at <= now + MAX_CLOCK_AHEAD
+
+
+def _is_vschar(text: str) -> bool:
+    # RFC 6749 VSCHAR (%x20-7E); a header value with anything else is not a token of ours.
+    return bool(text) and text.isascii() and text.isprintable()
 
 
 def _finite(value: object) -> float | None:

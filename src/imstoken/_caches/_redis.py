@@ -9,11 +9,12 @@ Redis Cluster slot), taken with ``SET NX PX`` and a random owner
 value, and released by a compare-and-delete script, so only its owner can release it and a
 crashed holder's lock expires on its own.
 
-Security: the stored value is a bearer token. Anyone who can read these keys (any client with
-access to that Redis database, a replica, a backup or an RDB/AOF file) can call Adobe APIs as
-the credential until the token expires. Use a Redis that only your services reach, with a
-password or ACL user, and TLS (``rediss://``) across untrusted networks. Key names hold only
-the prefix and the cache key, a hash of the credential's identity: never a secret.
+Security: the stored value is a sealed record (:mod:`imstoken._caches._sealed`): a client with
+access to that Redis database, a replica, a backup or an RDB/AOF file learns no usable token
+without the credential's secret, and cannot plant one. A key without a TTL is not trusted. Still
+use a Redis that only your services reach, with a password or ACL user, and TLS
+(``rediss://``) across untrusted networks (a reader can still delete records or take locks).
+Key names hold only the prefix and the cache key, a hash of the credential's identity.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .._token import Token
 from ._breaker import CircuitBreaker
 from ._polling import Pacing, poll
-from ._record import decode_record, encode_record
 from ._redis_connect import connect, redact_url, url_secrets
 
 logger = logging.getLogger("imstoken")
@@ -60,7 +59,7 @@ class RedisLock:
 
 
 class RedisCache:
-    """A :class:`~imstoken._cache.SharedCache` in Redis, for many processes on many hosts.
+    """A :class:`~imstoken._caches.RecordStore` in Redis, for many processes on many hosts.
 
     Never raises to the provider: when Redis is down, slow or refuses authentication, every
     method answers "nothing cached" / "lock not taken" / does nothing, one warning is logged per
@@ -112,20 +111,33 @@ class RedisCache:
 
     # ------------------------------------------------------------------ the protocol
 
-    def load(self, key: str) -> tuple[Token, float] | None:
-        """The token stored for ``key``, or None (also when Redis is unavailable)."""
-        data = self._call(lambda: self._client.get(self.token_key(key)), None)
-        if not isinstance(data, bytes | str):
-            return None
-        return decode_record(key, data)
+    def read(self, key: str) -> bytes | None:
+        """The record stored for ``key``, or None (also when Redis is unavailable).
 
-    def store(self, key: str, token: Token, obtained_at: float) -> None:
-        """Save the token with a Redis TTL of its remaining lifetime."""
-        ttl_ms = int((token.expires_at - self._clock()) * 1000)
+        A key without a TTL is not trusted: imstoken always writes one, so it was planted.
+        """
+
+        def get_with_ttl() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            name = self.token_key(key)
+            pipe.get(name)
+            pipe.pttl(name)
+            return pipe.execute()
+
+        answer = self._call(get_with_ttl, None)
+        if not isinstance(answer, list | tuple) or len(answer) != 2:
+            return None
+        data, ttl_ms = answer
+        if not isinstance(data, bytes | str) or not isinstance(ttl_ms, int) or ttl_ms <= 0:
+            return None
+        return data.encode() if isinstance(data, str) else data
+
+    def write(self, key: str, record: bytes, ttl: float) -> None:
+        """Save ``record`` with a Redis TTL of ``ttl`` seconds (the token's remaining life)."""
+        ttl_ms = int(ttl * 1000)
         if ttl_ms <= 0:
             return
-        data = encode_record(key, token, obtained_at)
-        self._call(lambda: self._client.set(self.token_key(key), data, px=ttl_ms), None)
+        self._call(lambda: self._client.set(self.token_key(key), record, px=ttl_ms), None)
 
     def delete(self, key: str) -> None:
         """Forget the token for ``key``."""

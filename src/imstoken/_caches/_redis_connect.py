@@ -179,6 +179,7 @@ def connect(url: str, *, socket_timeout: float, connect_timeout: float) -> Conne
         # failed over); redis-py's default of many retries with backoff would turn an outage
         # into seconds of delay on every token request.
         "retry": Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+        **_without_client_setinfo(redis),
     }
     scheme = url.partition("://")[0].lower()
     if scheme in CLUSTER_SCHEMES:
@@ -187,6 +188,17 @@ def connect(url: str, *, socket_timeout: float, connect_timeout: float) -> Conne
     if scheme in SENTINEL_SCHEMES:
         return Connection(_sentinel_master(parse_url(url), common), errors)
     return Connection(_single(url, common), errors)
+
+
+def _without_client_setinfo(redis: Any) -> dict[str, Any]:
+    """Options that skip ``CLIENT SETINFO`` on connect: two round trips each new connection
+    would spend from the caller's deadline (a slow Redis pays them in full)."""
+    import importlib.util
+
+    if importlib.util.find_spec("redis.driver_info") is not None:
+        return {"driver_info": None}
+    version = tuple(int(part) for part in redis.__version__.split(".")[:1] if part.isdigit())
+    return {"lib_name": None, "lib_version": None} if version >= (5,) else {}
 
 
 def _single(url: str, common: dict[str, Any]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._protocol import SharedCache
+from ._protocol import RecordStore
 
 
 def open_shared_cache(
@@ -14,8 +14,10 @@ def open_shared_cache(
     prefix: str,
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
-) -> SharedCache | None:
-    """Build the shared cache a ``cache`` setting names; ``memory`` needs none.
+) -> RecordStore | None:
+    """Build the record store a ``cache`` setting names; ``memory`` needs none.
+
+    The provider seals it (:func:`imstoken._caches._sealed.seal_shared`).
 
     ``monotonic`` and ``sleep`` pace the wait for the cross-process refresh lock.
     """
