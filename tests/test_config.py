@@ -222,8 +222,10 @@ def test_bad_config_raises_config_error_naming_the_key(
     error = caught.value
     assert error.key == key
     assert key in str(error)
+    # A mapping handed to from_config did not come from the environment: no variable named.
+    assert error.env_var is None
     if env:
-        assert env in str(error)
+        assert env not in str(error)
     assert SECRET not in str(error)
     assert "pass-RIGHT-9f" not in str(error)
     assert "pass-WRONG-3c" not in str(error)

@@ -27,16 +27,27 @@ class ImsTokenError(Exception):
 class ConfigError(ImsTokenError, ValueError):
     """Bad or incomplete configuration.
 
-    ``key`` names the configuration key, ``env_var`` the matching environment variable
-    (when there is one). The message never includes the value.
+    ``key`` names the configuration key; ``env_var`` its environment variable when the
+    configuration came from the environment; ``source`` the file (and table) it came from
+    when it came from a file. ``reason`` is what is wrong, without the key. The message
+    never includes the value.
     """
 
-    def __init__(self, message: str, *, key: str | None = None, env_var: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        env_var: str | None = None,
+        source: str | None = None,
+    ):
         self.key = key
         self.env_var = env_var
+        self.source = source
+        self.reason = message
         if key is not None:
-            where = f"{key!r}" + (f" (env {env_var})" if env_var else "")
-            message = f"{where}: {message}"
+            where = f" ({source})" if source else (f" (env {env_var})" if env_var else "")
+            message = f"{key!r}{where}: {message}"
         super().__init__(message)
 
 

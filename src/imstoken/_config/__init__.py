@@ -7,7 +7,9 @@ the modules behind it are this package's own business:
 - ``_schema``: hosts, key names, ``ENV_VARS``, ``ALIASES`` and the ``Settings`` dataclass;
 - ``_values``: value checks (``as_str``, ``check_url``, ...) and ``config_error``;
 - ``_merge``: aliases, unknown keys and the ``[jwt]``/``[oauth]`` overlay;
-- ``_settings``: ``build_settings``, with ``_adobe`` and ``_standard`` for each profile;
+- ``_settings``: the settings of a mapping, with ``_adobe`` and ``_standard`` for each profile;
+- ``_origin``: where a mapping came from, and ``build_settings``, whose errors name it;
+- ``_urls``: URL and host-name rules;
 - ``_keys``: private keys; ``_sources``: variables, files and ``{ env = "NAME" }``;
 - ``_console_project`` and ``_google``: Developer Console and Google files as configurations;
 - ``_console`` and ``_toml``: ``imstoken convert`` and the TOML it writes.
@@ -15,6 +17,7 @@ the modules behind it are this package's own business:
 
 from ._keys import load_signing_key
 from ._merge import chosen_credential, merge
+from ._origin import build_settings
 from ._schema import (
     ALIASES,
     ENV_VARS,
@@ -24,7 +27,6 @@ from ._schema import (
     STAGE_HOST,
     Settings,
 )
-from ._settings import build_settings
 from ._sources import (
     ENV_REFERENCE_KEYS,
     env_to_config,

@@ -27,7 +27,7 @@ def adobe_settings(
         if "scopes" not in values:
             raise config_error(
                 "scopes",
-                'is missing (e.g. scopes = ["openid", "AdobeID"], IMS_SCOPES=openid,AdobeID)',
+                'is missing (e.g. scopes = ["openid", "AdobeID"])',
             )
         token_url = values.get("token_url")
         return Settings(

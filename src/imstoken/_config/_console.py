@@ -48,7 +48,7 @@ def _key_file(path: str | os.PathLike[str]) -> tuple[str, bool]:
     try:
         key = load_signing_key(pem, None, key="--private-key", env_var=None)
     except ConfigError as error:
-        if error.key == "private_key_passphrase" and "needs a passphrase" in str(error):
+        if error.key == "private_key_passphrase" and "is encrypted" in error.reason:
             return str(key_path), True
         raise
     if key.kind != "RSA":

@@ -165,7 +165,7 @@ def console_to_config(data: Mapping[str, Any], *, credential: str | None) -> dic
     if credential is None:
         chosen = default_credential(found)
     elif not isinstance(credential, str) or credential.strip().lower() not in _LABEL:
-        raise ConfigError('must be "oauth" or "jwt"', key="credential", env_var="IMS_CREDENTIAL")
+        raise ConfigError('must be "oauth" or "jwt"', key="credential")
     else:
         chosen = credential.strip().lower()
     if chosen not in found:

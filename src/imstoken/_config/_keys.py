@@ -37,14 +37,18 @@ def load_signing_key(
     env_var: str | None,
     passphrase_key: str = "private_key_passphrase",
     passphrase_env: str | None = "IMS_PRIVATE_KEY_PASSPHRASE",
+    where: str | None = None,
 ) -> SigningKey:
-    """Load a PEM private key or raise a ``ConfigError`` that names the key, never the value."""
+    """Load a PEM private key or raise a ``ConfigError`` that names the key, never the value.
+
+    ``where`` says where the PEM came from (a resolved file path) in errors; default: ``key``.
+    """
     digest = hashlib.sha256(pem + b"\x00" + (passphrase or "").encode()).digest()
     with _loaded_lock:
         cached = _loaded.get(digest)
     if cached is not None:
         return cached
-    loaded = _load(pem, passphrase, key, env_var, passphrase_key, passphrase_env)
+    loaded = _load(pem, passphrase, key, env_var, passphrase_key, passphrase_env, where or key)
     with _loaded_lock:
         _loaded[digest] = loaded
     return loaded
@@ -57,6 +61,7 @@ def _load(  # noqa: PLR0917 - private, mirrors load_signing_key
     env_var: str | None,
     passphrase_key: str,
     passphrase_env: str | None,
+    where: str,
 ) -> SigningKey:
     if b"-----BEGIN" not in pem:
         raise ConfigError(
@@ -71,7 +76,9 @@ def _load(  # noqa: PLR0917 - private, mirrors load_signing_key
         # cryptography says TypeError for "encrypted but no password" and the reverse.
         if password is None:
             raise ConfigError(
-                "is encrypted and needs a passphrase", key=passphrase_key, env_var=passphrase_env
+                f"the private key in {where} is encrypted: set {passphrase_key} to its passphrase",
+                key=passphrase_key,
+                env_var=passphrase_env,
             ) from None
         raise ConfigError(
             "was given but the private key is not encrypted",
@@ -118,11 +125,14 @@ def configured_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningK
     passphrase_value = values.get("private_key_passphrase")
     passphrase: str | None = None
     if passphrase_value is not None:
-        passphrase = as_str("private_key_passphrase", passphrase_value, allow_empty=True) or None
+        passphrase = (
+            as_str("private_key_passphrase", passphrase_value, allow_empty=True, multiline=True)
+            or None
+        )
     if pem_text is not None and path_value is not None:
         raise config_error("private_key", "give private_key or private_key_path, not both")
     if pem_text is not None:
-        text = as_str("private_key", pem_text)
+        text = as_str("private_key", pem_text, multiline=True)
         # Env variables and JSON often carry the PEM with literal "\n".
         if "\\n" in text and "\n" not in text:
             text = text.replace("\\n", "\n")
@@ -135,13 +145,19 @@ def configured_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningK
         path = expand_user(Path(os.fspath(path_value)), "private_key_path")
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+        # The path as it resolved (after ~ and relative to the config file) is what to check.
+        resolved = str(path.absolute())
         data = read_bytes(
             path,
-            lambda reason: config_error("private_key_path", reason),
+            lambda reason: config_error("private_key_path", f"{reason}: {resolved}"),
             missing="names a file that does not exist",
             folder="names a folder, not a key file",
         )
         return load_signing_key(
-            data, passphrase, key="private_key_path", env_var=ENV_VARS.get("private_key_path")
+            data,
+            passphrase,
+            key="private_key_path",
+            env_var=ENV_VARS.get("private_key_path"),
+            where=resolved,
         )
     return None

@@ -27,6 +27,11 @@ def _canonical(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         if key not in KNOWN_KEYS and key not in IGNORED_KEYS:
             import difflib
 
+            if isinstance(value, Mapping):
+                close = difflib.get_close_matches(key, BACKEND_TABLES, n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                logger.warning("imstoken: ignoring unknown table [%s]%s", name, hint)
+                continue
             close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             logger.warning("imstoken: ignoring unknown configuration key %r%s", name, hint)

@@ -12,28 +12,44 @@ from typing import Any
 
 from .._errors import ConfigError
 from ._merge import chosen_credential
+from ._origin import Origin, SourcedConfig, located, origin_of, with_origin
 from ._schema import ENV_VARS
 from ._values import expand_user, read_bytes
 
 logger = logging.getLogger("imstoken")
 
 
-def env_to_config(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``IMS_*`` variables as a configuration mapping (empty values count as unset)."""
+def env_to_config(environ: Mapping[str, str]) -> SourcedConfig:
+    """The ``IMS_*`` variables as a configuration mapping (empty values count as unset).
+
+    The mapping remembers that it came from the environment: errors name the variable.
+    """
+    if not isinstance(environ, Mapping):
+        raise ConfigError(
+            f"environ must be a mapping of variable names to strings, not {type(environ).__name__}"
+        )
     config: dict[str, Any] = {}
     for key, variable in ENV_VARS.items():
         value = environ.get(variable)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"environment values must be strings, not {type(value).__name__}",
+                key=key,
+                env_var=variable,
+            )
         if value is not None and value.strip() != "":
             config[key] = value
     known = set(ENV_VARS.values())
+    unknown: list[str] = []
     for name in environ:
-        if name.startswith("IMS_") and name not in known:
+        if isinstance(name, str) and name.startswith("IMS_") and name not in known:
             import difflib
 
+            unknown.append(name)
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             logger.warning("imstoken: ignoring unknown environment variable %s%s", name, hint)
-    return config
+    return SourcedConfig(config, Origin("env", unknown=tuple(unknown)))
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -52,6 +68,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             # The TOML error names line and column, not the offending value.
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file, never a crash
+            raise ConfigError(
+                f"config file {str(path)!r} could not be read as TOML ({type(exc).__name__})"
+            ) from None
     if suffix == ".json":
         try:
             parsed = json.loads(text)
@@ -60,6 +82,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"config file {str(path)!r} is not valid JSON ({position})") from None
         except RecursionError:
             raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file, never a crash
+            raise ConfigError(
+                f"config file {str(path)!r} could not be read as JSON ({type(exc).__name__})"
+            ) from None
         if not isinstance(parsed, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a JSON object")
         return parsed
@@ -111,13 +137,16 @@ def resolve_env_references(
         return out
 
     top = {k: v for k, v in config.items() if k not in overridden}
-    resolved = resolve(top, "the top level")
-    for table in ("jwt", "oauth"):
-        if isinstance(config.get(table), Mapping) and chosen in (None, table):
-            resolved[table] = resolve(config[table], f"[{table}]")
-        elif table in config:
-            resolved[table] = config[table]
-    return resolved
+    try:
+        resolved = resolve(top, "the top level")
+        for table in ("jwt", "oauth"):
+            if isinstance(config.get(table), Mapping) and chosen in (None, table):
+                resolved[table] = resolve(config[table], f"[{table}]")
+            elif table in config:
+                resolved[table] = config[table]
+    except ConfigError as error:
+        raise located(error, config, credential) from None
+    return with_origin(resolved, origin_of(config))
 
 
 def load_file_config(
@@ -130,8 +159,14 @@ def load_file_config(
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(f"from_file needs a path, not {type(path).__name__}")
     file_path = expand_user(Path(os.fspath(path)))
-    config = read_config_file(file_path)
-    config = normalise_file_config(config, credential=credential)
+    raw = read_config_file(file_path)
+    try:
+        config = normalise_file_config(raw, credential=credential)
+    except ConfigError as error:
+        converted = SourcedConfig(raw, Origin("file", str(file_path), tables=False))
+        raise located(error, converted, credential) from None
+    # A converted file (Developer Console, Google) has no [jwt]/[oauth] tables of its own.
+    origin = Origin("file", str(file_path), tables=config is raw)
     if private_key_path is not None:
         config = dict(config)
         config["private_key_path"] = os.fspath(
@@ -146,7 +181,7 @@ def load_file_config(
                 }
         config.pop("private_key", None)
         config.pop("private_key_file", None)  # an alias of private_key_path: "given twice"
-    return config, file_path.absolute().parent
+    return SourcedConfig(config, origin), file_path.absolute().parent
 
 
 def normalise_file_config(config: dict[str, Any], *, credential: str | None) -> dict[str, Any]:

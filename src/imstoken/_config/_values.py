@@ -6,24 +6,46 @@ import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .._errors import ConfigError
-from ._schema import ENV_VARS
+from ._urls import (
+    has_control_character,
+    host_problem,
+    httpx_problem,
+    is_header_safe,
+    redis_url_problem,
+    split_url,
+)
+
+_CONTROL = "must not contain a line break or other control character"
 
 
 def config_error(key: str, message: str) -> ConfigError:
-    """A ``ConfigError`` that names the key and its environment variable, never the value."""
-    return ConfigError(message, key=key, env_var=ENV_VARS.get(key))
+    """A ``ConfigError`` that names the key, never the value.
+
+    ``build_settings`` adds where the key came from (its variable, or its file and table).
+    """
+    return ConfigError(message, key=key)
 
 
-def as_str(key: str, value: Any, *, allow_empty: bool = False) -> str:
-    """The string, stripped; not empty unless ``allow_empty``."""
+def as_str(key: str, value: Any, *, allow_empty: bool = False, multiline: bool = False) -> str:
+    """The string, stripped; not empty unless ``allow_empty``; no control characters
+    (CR, LF, NUL, ...) inside unless ``multiline`` (PEM text, passphrases)."""
     if not isinstance(value, str):
         raise config_error(key, f"must be a string, not {type(value).__name__}")
     text: str = value.strip()
     if not text and not allow_empty:
         raise config_error(key, "must not be empty")
+    if not multiline and has_control_character(text):
+        raise config_error(key, _CONTROL)
+    return text
+
+
+def as_header_value(key: str, value: Any) -> str:
+    """A string sent as an HTTP header value (``x-api-key``, ...): printable ASCII only."""
+    text = as_str(key, value)
+    if not is_header_safe(text):
+        raise config_error(key, "must be printable ASCII: it is sent as an HTTP header value")
     return text
 
 
@@ -39,6 +61,8 @@ def as_list(key: str, value: Any) -> tuple[str, ...]:
             items.append(item.strip())
     else:
         raise config_error(key, f"must be a list of strings, not {type(value).__name__}")
+    if any(has_control_character(item) for item in items):
+        raise config_error(key, _CONTROL)
     cleaned = tuple(dict.fromkeys(item for item in items if item))
     if not cleaned:
         raise config_error(key, "must name at least one scope")
@@ -102,20 +126,26 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_url(key: str, value: Any) -> str:
-    """An https URL, or http to a loopback host (tests, local IMS). No credentials in it."""
+    """An https URL, or http to a loopback host (tests, local IMS). No credentials in it.
+
+    Checked as the first request would parse it (host labels, IDNA, port), so a bad URL is a
+    ``ConfigError`` now rather than a failed request later.
+    """
     text = as_str(key, value)
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise config_error(key, "is not a valid URL") from None
+    split = split_url(text)
+    if isinstance(split, str):
+        raise config_error(key, split)
+    parts, _port = split
+    host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         raise config_error(key, "must be an https:// URL")
+    if "@" in parts.netloc:
+        raise config_error(key, "must not carry credentials in the URL")
+    problem = host_problem(parts) or httpx_problem(text)
+    if problem:
+        raise config_error(key, problem)
     if parts.scheme == "http" and not _is_loopback(host):
         raise config_error(key, "must use https (plain http is only allowed to a loopback host)")
-    if parts.username or parts.password:
-        raise config_error(key, "must not carry credentials in the URL")
     if parts.fragment:
         raise config_error(key, "must not have a #fragment")
     if key == "ims_host":
@@ -124,6 +154,14 @@ def check_url(key: str, value: Any) -> str:
         if parts.path.rstrip("/").endswith(("/ims/token/v3", "/ims/token/v2", "/ims/exchange/jwt")):
             raise config_error(key, "is a token endpoint, not a host: set token_url for a full URL")
     return text.rstrip("/") if key == "ims_host" else text
+
+
+def check_redis_url(key: str, text: str) -> str:
+    """A ``redis://``, ``rediss://`` or ``unix://`` URL that the Redis client can open."""
+    problem = redis_url_problem(text)
+    if problem:
+        raise config_error(key, problem)
+    return text
 
 
 def expand_user(path: Path, key: str | None = None) -> Path:
