@@ -8,23 +8,29 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from local_api import LocalAPI
 
 import imstoken
 from imstoken.testing import LocalIMS
 
 
-async def call_api(client: httpx.AsyncClient, provider: imstoken.TokenProvider, n: int) -> str:
-    headers = await provider.aheaders()  # or pass auth=provider to the client
-    return headers["x-api-key"]
+async def call_api(client: httpx.AsyncClient, url: str) -> int:
+    answer = await client.get(url)  # auth=provider adds the token and the Adobe headers
+    return answer.status_code
 
 
 async def main() -> None:
-    with LocalIMS(latency=0.05) as ims:
+    with LocalIMS(latency=0.05) as ims, LocalAPI(ims) as api:
         cred = ims.add_credential()
         provider = imstoken.from_config(cred.config("oauth"))
-        async with provider, httpx.AsyncClient(auth=provider) as client:
-            keys = await asyncio.gather(*(call_api(client, provider, n) for n in range(1000)))
-        print(f"1000 tasks got headers for client {keys[0]}; token requests at IMS: {ims.count()}")
+        limits = httpx.Limits(max_connections=20)
+        async with provider, httpx.AsyncClient(auth=provider, limits=limits) as client:
+            url = f"{api.url}/data/foundation/catalog/batches"
+            statuses = await asyncio.gather(*(call_api(client, url) for _ in range(200)))
+        print(
+            f"200 tasks, API answered {statuses.count(200)} with 200; "
+            f"token requests at IMS: {ims.count()}"
+        )
 
 
 if __name__ == "__main__":

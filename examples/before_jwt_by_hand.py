@@ -1,19 +1,19 @@
-"""BEFORE: how many apps get an Adobe token today, with a hand-rolled JWT exchange.
+"""BEFORE: how many apps get an Adobe token today: a JWT signed by hand, posted with requests.
 
-Every process signs its own JWT and mints a new token on start (and often per job); nothing is
-cached or shared, `expires_in` is in milliseconds and easy to misread, errors are bare
-exceptions, and moving to OAuth Server-to-Server means rewriting this code.
+Every process signs its own JWT (PyJWT) and mints a new token on start, and often per job;
+nothing is cached or shared, `expires_in` is in milliseconds and easy to misread, errors are
+bare exceptions, and moving to OAuth Server-to-Server means rewriting this code.
 
-Run against the bundled local IMS: python examples/before_jwt_by_hand.py
+Run against the bundled local IMS: python examples/before_jwt_by_hand.py  (needs PyJWT)
 """
 
 from __future__ import annotations
 
 import time
 
-import httpx
-from joserfc import jwt
-from joserfc.jwk import RSAKey
+import jwt  # PyJWT
+import requests
+from local_api import LocalAPI
 
 from imstoken.testing import LocalIMS
 
@@ -35,17 +35,18 @@ def get_access_token(
     }
     for metascope in metascopes:
         claims[f"{ims_host}/s/{metascope}"] = True
-    assertion = jwt.encode({"alg": "RS256"}, claims, RSAKey.import_key(private_key_pem))
-    response = httpx.post(
+    assertion = jwt.encode(claims, private_key_pem, algorithm="RS256")
+    response = requests.post(
         f"{ims_host}/ims/exchange/jwt",
         data={"client_id": client_id, "client_secret": client_secret, "jwt_token": assertion},
+        timeout=10,
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
 
 
 def main() -> None:
-    with LocalIMS() as ims:
+    with LocalIMS() as ims, LocalAPI(ims) as api:
         cred = ims.add_credential()
         for job in range(3):
             token = get_access_token(
@@ -57,8 +58,16 @@ def main() -> None:
                 cred.private_key or "",
                 list(cred.metascopes),
             )
-            print(f"job {job}: got a token of {len(token)} characters")
-        print(f"token requests at IMS for 3 jobs: {ims.count()}")
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "x-api-key": cred.client_id,
+                "x-gw-ims-org-id": cred.org_id,
+            }
+            answer = requests.get(f"{api.url}/analytics/reports", headers=headers, timeout=10)
+            print(f"job {job}: API answered {answer.status_code}")
+        print(
+            f"token requests at IMS for 3 jobs: {ims.count()}; API calls answered: {api.answered}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,19 @@ Never prints a token: identity comes from the token's claims, decoded without ve
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from .. import ConfigError, ImsTokenError, Token, TokenRequestError
+from .. import ConfigError, ImsTokenError, Token, TokenProvider, TokenRequestError
 from .._backends import unverified_claims
 from .._config import merge
 from ._load import Loaded, build_provider, load_config
+from ._output import Attempts, FetchStats
 from ._shared import EXIT_FAILED, EXIT_OK, KINDS, LABEL, one_line
 
 
@@ -28,6 +31,7 @@ class Result:
     token: Token | None = field(default=None, repr=False)
     error: ImsTokenError | None = None
     notices: list[str] = field(default_factory=list)
+    attempts: Attempts | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,7 +44,12 @@ class Result:
 def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Report every credential the config holds on ``out``; EXIT_OK only if all of them work."""
     loaded = load_config(args)
-    kinds, active = credentials_in(loaded.config)
+    kinds, active = credentials_in(loaded.config, args.credential)
+    results = check_all(loaded, kinds, args.stats)
+
+    if args.json:
+        out.write(json.dumps(as_document(loaded, results, active), indent=2) + "\n")
+        return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 
     def say(line: str = "") -> None:
         out.write(line + "\n")
@@ -49,7 +58,6 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     in_use = f'credential = "{active}" is in use' if active else "no `credential` is set"
     say(f"checking {one_line(loaded.source)}: {len(kinds)} credential(s), {in_use}")
     say()
-    results = [check_one(loaded, kind) for kind in kinds]
     for result in results:
         describe(result, active, say)
     say()
@@ -65,34 +73,106 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def credentials_in(config: Mapping[str, Any]) -> tuple[list[str], str | None]:
-    """The credentials a config holds ([jwt]/[oauth] tables, or the flat one) and the active one."""
+def credentials_in(
+    config: Mapping[str, Any], requested: str | None = None
+) -> tuple[list[str], str | None]:
+    """The credentials to check ([jwt]/[oauth] tables, or the flat one) and the active one.
+
+    A ``credential`` value the provider would refuse (``"oauth2"``) is refused here too: a
+    pre-cut-over check must fail on a config the app cannot start with.
+    """
+    if requested is not None:
+        merge(config, requested)  # the checks a provider built with --credential makes
+        return [requested], requested
     tables = [kind for kind in KINDS if isinstance(config.get(kind), Mapping)]
+    given = config.get("credential", config.get("authentication_method"))
     try:
         active: str | None = merge(config, None)[0]
     except ConfigError:
-        if not tables:
-            raise  # neither a credential key nor a table: nothing to check
-        active = None
+        if given is not None or not tables:
+            raise  # a credential the provider refuses, or nothing at all to check
+        active = None  # no `credential` yet: check both tables before choosing
     return [kind for kind in KINDS if kind in tables or kind == active], active
 
 
-def check_one(loaded: Loaded, kind: str) -> Result:
-    """Build the ``kind`` provider and mint a fresh token with it."""
-    result = Result(kind)
-    try:
-        provider, result.notices = build_provider(loaded, kind)
-    except ConfigError as error:
-        result.error = error
-        return result
-    result.token_url = provider.token_url
-    with provider:
+def check_all(loaded: Loaded, kinds: Sequence[str], stats: FetchStats) -> list[Result]:
+    """Build every provider (one at a time: warnings are caught per build), then fetch with
+    all of them at once, so an unreachable IMS costs one deadline, not one per credential."""
+    results = [Result(kind) for kind in kinds]
+    providers: list[TokenProvider | None] = []
+    for result in results:
         try:
-            # A fresh token: the question is whether the credential works now, not yesterday.
-            result.token = provider.get_token(force_refresh=True)
-        except TokenRequestError as error:
+            provider, result.notices = build_provider(loaded, result.kind)
+        except ConfigError as error:
             result.error = error
-    return result
+            providers.append(None)
+            continue
+        result.token_url = provider.token_url
+        providers.append(provider)
+
+    def fetch(result: Result, provider: TokenProvider | None) -> None:
+        if provider is None:
+            return
+        with provider:
+            try:
+                # A fresh token: the question is whether the credential works now.
+                result.token = provider.get_token(force_refresh=True)
+            except TokenRequestError as error:
+                result.error = error
+                result.attempts = stats.failed(result.kind)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(results))) as pool:
+        futures = [pool.submit(fetch, *pair) for pair in zip(results, providers, strict=True)]
+        for future in futures:
+            future.result()
+    return results
+
+
+def as_document(loaded: Loaded, results: Sequence[Result], active: str | None) -> dict[str, Any]:
+    """The ``check --json`` report: no token, no secret."""
+    credentials = []
+    for result in results:
+        entry: dict[str, Any] = {
+            "credential": result.kind,
+            "label": LABEL[result.kind],
+            "in_use": result.kind == active,
+            "ok": result.ok,
+            "token_endpoint": result.token_url,
+            "notes": [one_line(notice) for notice in result.notices],
+        }
+        if result.token is not None:
+            claims = result.claims()
+            entry["expires_at"] = result.token.expires_at
+            for name in ("client_id", "user_id", "org"):
+                entry[name] = claims.get(name)
+        error = result.error
+        if error is not None:
+            described: dict[str, Any] = {
+                "class": f"imstoken.{type(error).__qualname__}",
+                "message": one_line(error.message),
+            }
+            if isinstance(error, TokenRequestError):
+                described.update(
+                    error=error.error,
+                    error_description=error.error_description,
+                    status_code=error.status_code,
+                    debug_id=error.debug_id,
+                    retryable=error.retryable,
+                )
+            if result.attempts is not None:
+                described["attempts"] = result.attempts.attempts
+                described["seconds"] = round(result.attempts.seconds, 3)
+            entry["error"] = described
+        credentials.append(entry)
+    document: dict[str, Any] = {
+        "source": loaded.source,
+        "active": active,
+        "ok": all(result.ok for result in results),
+        "credentials": credentials,
+    }
+    if len(results) == 2:
+        document["same_technical_account"] = same_account(results)
+    return document
 
 
 def describe(result: Result, active: str | None, say: Callable[[str], None]) -> None:
@@ -113,6 +193,8 @@ def describe(result: Result, active: str | None, say: Callable[[str], None]) -> 
         if error.status_code is not None:
             say(f"  HTTP status: {error.status_code}")
         say(f"  x-debug-id: {error.debug_id or '(none)'}")
+        if result.attempts is not None:
+            say(f"  attempts: {result.attempts.describe()}")
     if result.token is not None:
         claims = result.claims()
 

@@ -20,9 +20,28 @@ class Loaded:
     config: dict[str, Any]
     base_dir: Path | None
     source: str
+    #: "file" or "env": where IMS_* names apply (env) and where a file and its tables do.
+    origin: str = "file"
 
 
 def load_config(args: argparse.Namespace) -> Loaded:
+    """The config mapping from --config, or from IMS_* variables, with --private-key and
+    --ims-host applied."""
+    loaded = read_config(args)
+    ims_host = getattr(args, "ims_host", None)
+    if ims_host is not None:
+        # The option wins over the file's ims_host (and, for Adobe, token_url) in every table.
+        adobe = str(loaded.config.get("profile", "adobe")).lower() == "adobe"
+        keys = ("ims_host", "host", "ims_env", *(("token_url",) if adobe else ()))
+        for table in [loaded.config, *(loaded.config.get(kind) for kind in ("jwt", "oauth"))]:
+            if isinstance(table, dict):
+                for key in keys:
+                    table.pop(key, None)
+        loaded.config["ims_host"] = ims_host
+    return loaded
+
+
+def read_config(args: argparse.Namespace) -> Loaded:
     """The config mapping from --config, or from IMS_* variables, with --private-key applied."""
     private_key = getattr(args, "private_key", None)
     if args.config is not None:
@@ -30,6 +49,9 @@ def load_config(args: argparse.Namespace) -> Loaded:
         config, base_dir = load_file_config(
             args.config, credential=getattr(args, "credential", None), private_key_path=private_key
         )
+        config = {
+            key: dict(value) if isinstance(value, dict) else value for key, value in config.items()
+        }
         return Loaded(config, base_dir, args.config)
     config = env_to_config(os.environ)
     if not config:
@@ -40,7 +62,7 @@ def load_config(args: argparse.Namespace) -> Loaded:
     if private_key is not None:
         config.pop("private_key", None)
         config["private_key_path"] = os.fspath(Path(private_key).expanduser().absolute())
-    return Loaded(config, None, "IMS_* environment variables")
+    return Loaded(config, None, "IMS_* environment variables", origin="env")
 
 
 def build_provider(loaded: Loaded, credential: str | None) -> tuple[TokenProvider, list[str]]:

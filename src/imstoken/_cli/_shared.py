@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TextIO
+
 LABEL = {"jwt": "Service Account (JWT)", "oauth": "OAuth Server-to-Server"}
 KINDS = ("jwt", "oauth")  # the migration order: old credential first
 
@@ -17,3 +20,10 @@ class UsageError(Exception):
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines too) made one space."""
     return " ".join(str(text).split())
+
+
+def warn(args: argparse.Namespace, err: TextIO, text: str) -> None:
+    """``imstoken: warning: …`` on ``err``, unless -q."""
+    if getattr(args, "verbosity", 0) >= 0:
+        err.write(f"imstoken: warning: {one_line(text)}\n")
+        err.flush()

@@ -8,21 +8,21 @@ from typing import TextIO
 
 from .. import TokenRequestError
 from ._load import build_provider, load_config
-from ._shared import EXIT_OK, one_line
+from ._shared import EXIT_OK, warn
 
 
 def run_token(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print what was asked for on ``out``; warnings from building the provider on ``err``."""
     provider, notices = build_provider(load_config(args), args.credential)
     for notice in notices:
-        err.write(f"imstoken: warning: {one_line(notice)}\n")
+        warn(args, err, notice)
     with provider:
         try:
+            token = provider.get_token(force_refresh=args.force_refresh)
             if args.headers:
-                lines = [f"{name}: {value}" for name, value in provider.headers().items()]
-                out.write("\n".join(lines) + "\n")
+                headers = provider.headers_for(token)
+                out.write("\n".join(f"{name}: {value}" for name, value in headers.items()) + "\n")
                 return EXIT_OK
-            token = provider.get_token()
         except TokenRequestError as error:
             error.add_note(f"credential: {provider.credential}")
             error.add_note(f"token endpoint: {provider.token_url}")
