@@ -99,9 +99,10 @@ def locate(settings: Settings) -> Record:
 
 def redis_client(settings_url: str) -> Any:
     """A short-timeout client for ``cache show/clear`` (errors name the URL without secrets)."""
-    import redis
+    from .._caches._redis_connect import connect
 
-    return redis.Redis.from_url(settings_url, socket_timeout=2, socket_connect_timeout=2)
+    # The cache's own connect: cluster and sentinel URLs, TLS options and URL checks included.
+    return connect(settings_url, socket_timeout=2, connect_timeout=2).client
 
 
 def inspect(record: Record) -> None:
@@ -144,7 +145,7 @@ def clear(record: Record) -> bool:
 
 def redis_error(record: Record, error: BaseException) -> ConfigError:
     """A one-line error naming the store, never its password."""
-    from .._caches._redis import redact_url
+    from .._caches._redis_connect import redact_url
 
     return ConfigError(
         f"the Redis cache at {redact_url(record.url)} could not be reached "

@@ -113,7 +113,7 @@ def shown(key: str, raw: Any, settings: Settings | None, base_dir: Path | None) 
     if value is None:
         value = raw
     if key == "cache" and isinstance(value, str) and "://" in value:
-        from .._caches._redis import redact_url
+        from .._caches._redis_connect import redact_url
 
         return redact_url(value)
     if isinstance(value, list | tuple):
