@@ -127,17 +127,18 @@ def wheel(session: nox.Session) -> None:
         "--reinstall-package=imstoken" if session.venv_backend == "uv" else "--force-reinstall"
     )
     session.install(reinstall, f"{wheel_file}[requests]")
-    where = session.run(
-        "python", "-c", "import imstoken; print(imstoken.__file__)", silent=True, cwd=dist
-    )
-    if "site-packages" not in str(where):
-        session.error(f"imstoken was not imported from the installed wheel: {where}")
-    session.run("imstoken", "demo", cwd=dist)
-    for name, expected in EXAMPLES.items():
-        output = session.run("python", str(ROOT / "examples" / name), silent=True, cwd=dist)
-        if expected not in str(output):
-            session.error(f"examples/{name} did not print {expected!r}:\n{output}")
-        session.log(f"examples/{name}: {expected}")
+    with session.chdir(dist):  # away from the source tree
+        where = session.run(
+            "python", "-c", "import imstoken; print(imstoken.__file__)", silent=True
+        )
+        if "site-packages" not in str(where):
+            session.error(f"imstoken was not imported from the installed wheel: {where}")
+        session.run("imstoken", "demo")
+        for name, expected in EXAMPLES.items():
+            output = session.run("python", str(ROOT / "examples" / name), silent=True)
+            if expected not in str(output):
+                session.error(f"examples/{name} did not print {expected!r}:\n{output}")
+            session.log(f"examples/{name}: {expected}")
 
 
 if __name__ == "__main__":
