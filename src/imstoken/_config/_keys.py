@@ -11,7 +11,12 @@ from typing import Any
 
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 from joserfc.jwk import ECKey, RSAKey
 
 from .._backends import SigningKey
@@ -104,15 +109,20 @@ def _load(  # noqa: PLR0917 - private, mirrors load_signing_key
     if isinstance(private, rsa.RSAPrivateKey):
         if private.key_size < 2048:
             raise ConfigError("is an RSA key shorter than 2048 bits", key=key, env_var=env_var)
-        return SigningKey(RSAKey.import_key(private), "RS256", "RSA")
+        return SigningKey(RSAKey.import_key(_plain_pem(private)), "RS256", "RSA")
     if isinstance(private, ec.EllipticCurvePrivateKey):
         algorithm = _EC_ALGORITHMS.get(private.curve.name)
         if algorithm is None:
             raise ConfigError(
                 f"uses the unsupported EC curve {private.curve.name}", key=key, env_var=env_var
             )
-        return SigningKey(ECKey.import_key(private), algorithm, "EC")
+        return SigningKey(ECKey.import_key(_plain_pem(private)), algorithm, "EC")
     raise ConfigError("must be an RSA or EC private key", key=key, env_var=env_var)
+
+
+def _plain_pem(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    # joserfc < 1.6 imports PEM bytes but not cryptography key objects; PEM works on all.
+    return private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
 
 def configured_key(values: Mapping[str, Any], base_dir: Path | None) -> SigningKey | None:
