@@ -133,8 +133,8 @@ def test_a_redis_key_without_a_ttl_is_not_trusted(
         key = provider.cache_key
         plaintext = encode_record(key, token(access_token="planted"), time.time())
         sealer = Sealer(lambda: secret_material(cred.client_secret))
-        client.set(f"imstoken:token:{key}", sealer.seal(key, plaintext))  # no TTL
+        client.set(f"imstoken:token:{{{key}}}", sealer.seal(key, plaintext))  # no TTL
         assert provider.get_token().access_token != "planted"
         assert ims.count() == 1
-        assert client.pttl(f"imstoken:token:{key}") > 0  # replaced, with a TTL
+        assert client.pttl(f"imstoken:token:{{{key}}}") > 0  # replaced, with a TTL
     client.close()

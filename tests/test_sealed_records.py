@@ -125,7 +125,7 @@ def test_redis_record_that_does_not_open_is_ignored_refetched_and_replaced(
 
     client = redis.Redis.from_url(redis_url)
     with imstoken.from_config(cred.config("oauth", cache=redis_url)) as provider:
-        name = f"imstoken:token:{provider.cache_key}"
+        name = f"imstoken:token:{{{provider.cache_key}}}"
         client.set(name, CASES[case](provider.cache_key, cred.client_secret), ex=3600)
 
         def stored() -> bytes | None:

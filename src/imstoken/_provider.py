@@ -22,6 +22,7 @@ from ._backends import Backend
 from ._caches import SharedCache
 from ._clocks import Clocks
 from ._fetch import Fetcher
+from ._flight import LockLedger
 from ._http import TokenClients, prepare_ssl_context, start_watchdog_thread
 from ._policy import Entry, RefreshPolicy
 from ._refresh import ErrorCallback, Refresher, TokenCallback
@@ -72,7 +73,7 @@ class TokenProvider(httpx.Auth):
             backend,
             cache_key,
             dict(api_headers or {}),
-            shared_cache,
+            LockLedger(shared_cache) if shared_cache is not None else None,
             policy or RefreshPolicy(),
             limits,
             clocks,

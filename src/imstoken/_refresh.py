@@ -2,7 +2,8 @@
 
 The decision is made under the slot's lock (never held across I/O) and named: serve the cached
 token, serve it and refresh in the background, lead the one fetch, or wait for it. The fetch
-itself is a :class:`~imstoken._fetch.Fetcher`'s business.
+itself is a :class:`~imstoken._fetch.Fetcher`'s business; who owns it is a
+:class:`~imstoken._flight.Flight`'s (a fetch belongs to the process, not to its caller).
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import copy
 import enum
 import logging
-import sys
-from collections.abc import Awaitable, Callable
+import threading
+import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import _workers
 from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
 from ._fetch import Fetcher
+from ._flight import FIRST_LOOK, LAST_LOOK, Abandoned, Flight, current_flight, running_loop
 from ._policy import Entry
 from ._slots import Slot
 from ._token import Token
@@ -48,13 +51,7 @@ class Decision:
 
     action: Action
     entry: Entry | None = None
-    fetch: Future[Entry] | None = None
-
-
-def _is_cancelled(error: BaseException) -> bool:
-    # asyncio is imported lazily: if it was never imported, nothing could have been cancelled.
-    asyncio = sys.modules.get("asyncio")
-    return asyncio is not None and isinstance(error, asyncio.CancelledError)
+    fetch: Flight | None = None
 
 
 def _clone(error: BaseException) -> BaseException:
@@ -69,12 +66,6 @@ def _waited_too_long() -> TokenRequestTimedOut:
     return TokenRequestTimedOut(
         "timed out waiting for another caller's token request", retryable=True
     )
-
-
-def _new_fetch() -> Future[Entry]:
-    future: Future[Entry] = Future()
-    future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
-    return future
 
 
 class Refresher:
@@ -98,12 +89,22 @@ class Refresher:
 
     # ------------------------------------------------------------------ deciding
 
-    def decide(self, force: bool, rejected: Token | None) -> Decision:
-        """Look at the slot (under its lock) and say what this caller does."""
+    def decide(self, force: bool, rejected: Token | None, *, on_loop: bool = False) -> Decision:
+        """Look at the slot (under its lock) and say what this caller does.
+
+        ``on_loop``: the caller is a coroutine, so a fetch it starts is a task of its running
+        loop; a sync caller's fetch runs on its own thread (a background refresh: on the pool).
+        A flight whose owner is gone is never waited for but replaced, and so is one that a
+        sync caller would wait for on the very loop that has to run it.
+        """
         slot = self.slot
+        replaced: Flight | None = None
         with slot.lock:
             now = self._clocks.wall()
             mono = self._clocks.monotonic()
+            current = slot.inflight
+            if isinstance(current, Flight) and current.owner_gone():
+                replaced, slot.inflight = current, None
             entry = slot.entry
             if (
                 entry is not None
@@ -111,22 +112,44 @@ class Refresher:
                 and entry.is_usable(now, mono)
                 and (rejected is None or entry.token.access_token != rejected.access_token)
             ):
+                decision = Decision(Action.SERVE, entry)
                 if entry.is_fresh(now, mono):
-                    return Decision(Action.SERVE, entry)
-                if slot.inflight is None and now >= slot.next_attempt_at and not self.closed:
-                    slot.inflight = _new_fetch()
-                    return Decision(Action.SERVE_AND_REFRESH, entry, slot.inflight)
-                return Decision(Action.SERVE, entry)
-            if (
-                rejected is not None
-                and entry is not None
-                and entry.token.access_token == rejected.access_token
-            ):
-                slot.entry = None  # never hand the rejected token out again
-            if slot.inflight is None:
-                slot.inflight = _new_fetch()
-                return Decision(Action.LEAD, None, slot.inflight)
-            return Decision(Action.WAIT, None, slot.inflight)
+                    pass
+                elif slot.inflight is None and now >= slot.next_attempt_at and not self.closed:
+                    slot.inflight = flight = self._new_flight(on_loop, background=True)
+                    decision = Decision(Action.SERVE_AND_REFRESH, entry, flight)
+            else:
+                if (
+                    rejected is not None
+                    and entry is not None
+                    and entry.token.access_token == rejected.access_token
+                ):
+                    slot.entry = None  # never hand the rejected token out again
+                current = slot.inflight
+                if isinstance(current, Flight) and not on_loop and current.blocks_its_owner():
+                    replaced, slot.inflight = current, None  # waiting would wedge its loop
+                if slot.inflight is None:
+                    slot.inflight = flight = self._new_flight(on_loop, background=False)
+                    decision = Decision(Action.LEAD, None, flight)
+                else:
+                    decision = Decision(Action.WAIT, None, self._flight(slot.inflight))
+        if replaced is not None:
+            replaced.abandon()  # its waiters look again, and find the new flight
+            replaced.stop_owner()
+        return decision
+
+    @staticmethod
+    def _new_flight(on_loop: bool, *, background: bool) -> Flight:
+        if on_loop:
+            return Flight(loop=running_loop())
+        if background:
+            return Flight()  # run by the refresh pool: owned by the process
+        return Flight(thread=threading.current_thread())
+
+    @staticmethod
+    def _flight(future: Future[Entry]) -> Flight:
+        assert isinstance(future, Flight)  # every in-flight future is made by _new_flight
+        return future
 
     def wait_limit(self) -> float:
         """How long a waiter waits for a fetch: a safety net only, since the leader gives up
@@ -147,25 +170,43 @@ class Refresher:
 
     def entry_sync(self, force: bool, rejected: Token | None) -> Entry:
         """A usable entry for a sync caller; fetches (or waits for the fetch) if needed."""
-        decision = self.decide(force, rejected)
-        fetch = decision.fetch
-        if decision.action is Action.SERVE_AND_REFRESH:
-            assert fetch is not None and decision.entry is not None
-            self._start_background_thread(fetch, force)
-            return decision.entry
-        if decision.entry is not None:
-            return decision.entry
-        assert fetch is not None
-        if decision.action is Action.LEAD:
-            self._run_sync(fetch, force or rejected is not None, background=False)
+        give_up_at = 0.0
+        while True:
+            decision = self.decide(force, rejected)
+            fetch = decision.fetch
+            if decision.action is Action.SERVE_AND_REFRESH:
+                assert fetch is not None and decision.entry is not None
+                self._start_background_thread(fetch, force)
+                return decision.entry
+            if decision.entry is not None:
+                return decision.entry
+            assert fetch is not None
+            if decision.action is Action.LEAD:
+                self._run_sync(fetch, force or rejected is not None, background=False)
+            if not give_up_at:
+                give_up_at = time.monotonic() + self.wait_limit()
+            try:
+                return self._wait_sync(fetch, give_up_at)
+            except Abandoned:
+                continue  # its owner went away: look again (and maybe take the fetch over)
+
+    @staticmethod
+    def _wait_sync(fetch: Flight, give_up_at: float) -> Entry:
+        look = FIRST_LOOK if fetch.has_owner else float("inf")
+        while not fetch.done():
+            remaining = give_up_at - time.monotonic()
+            if remaining <= 0:
+                raise _waited_too_long()
+            futures_wait((fetch,), timeout=min(look, remaining))
+            if not fetch.done() and fetch.owner_gone():
+                raise Abandoned
+            look = min(look * 2, LAST_LOOK)
         try:
-            return fetch.result(timeout=self.wait_limit())
-        except FutureTimeout:
-            raise _waited_too_long() from None
+            return fetch.result()
         except ImsTokenError as error:
             raise _clone(error) from None
 
-    def _start_background_thread(self, fetch: Future[Entry], force: bool) -> None:
+    def _start_background_thread(self, fetch: Flight, force: bool) -> None:
         try:
             done = _workers.refresh_executor().submit(self._run_sync, fetch, force, background=True)
         except RuntimeError as error:  # the interpreter is shutting down: no new threads
@@ -174,7 +215,7 @@ class Refresher:
         self._background.add(done)
         done.add_done_callback(self._background.discard)
 
-    def _run_sync(self, fetch: Future[Entry], force: bool, *, background: bool) -> None:
+    def _run_sync(self, fetch: Flight, force: bool, *, background: bool) -> None:
         started = self._clocks.wall()
         try:
             entry = self._fetcher.fetch_sync(force, started)
@@ -189,56 +230,98 @@ class Refresher:
 
     async def entry_async(self, force: bool, rejected: Token | None) -> Entry:
         """The asyncio twin of :meth:`entry_sync`; never blocks the event loop."""
+        give_up_at = 0.0
+        while True:
+            decision = self.decide(force, rejected, on_loop=True)
+            fetch = decision.fetch
+            if decision.action is Action.SERVE_AND_REFRESH:
+                assert fetch is not None and decision.entry is not None
+                self._spawn(fetch, self._run_async(fetch, force, background=True))
+                return decision.entry
+            if decision.entry is not None:
+                return decision.entry
+            assert fetch is not None
+            if decision.action is Action.LEAD:
+                # A task of its own: a cancelled caller must not abandon the others' fetch.
+                forced = force or rejected is not None
+                self._spawn(fetch, self._run_async(fetch, forced, background=False))
+                give_up_at = time.monotonic() + self.wait_limit()
+            elif not give_up_at:
+                give_up_at = time.monotonic() + self.wait_limit()
+            try:
+                return await self._wait_async(fetch, give_up_at)
+            except Abandoned:
+                continue
+
+    @staticmethod
+    async def _wait_async(fetch: Flight, give_up_at: float) -> Entry:
         import asyncio
 
-        decision = self.decide(force, rejected)
-        fetch = decision.fetch
-        if decision.action is Action.SERVE_AND_REFRESH:
-            assert fetch is not None and decision.entry is not None
-            self._spawn(self._run_async(fetch, force, background=True))
-            return decision.entry
-        if decision.entry is not None:
-            return decision.entry
-        assert fetch is not None
-        if decision.action is Action.LEAD:
-            # A task of its own: a cancelled caller must not abandon the others' fetch.
-            forced = force or rejected is not None
-            self._spawn(self._run_async(fetch, forced, background=False))
+        # A flight of this very loop cannot lose its owner while this coroutine runs on it.
+        watched = fetch.has_owner and fetch.loop is not asyncio.get_running_loop()
+        look = FIRST_LOOK if watched else float("inf")
+        waiting = asyncio.wrap_future(fetch)
         try:
-            async with asyncio.timeout(self.wait_limit()):
-                return await asyncio.wrap_future(fetch)
-        except TimeoutError:
-            raise _waited_too_long() from None
+            while not waiting.done():
+                remaining = give_up_at - time.monotonic()
+                if remaining <= 0:
+                    raise _waited_too_long()
+                await asyncio.wait((waiting,), timeout=min(look, remaining))
+                if not waiting.done() and fetch.owner_gone():
+                    raise Abandoned
+                look = min(look * 2, LAST_LOOK)
+            return waiting.result()
         except ImsTokenError as error:
             raise _clone(error) from None
+        finally:
+            # This waiter's view only: the fetch is a running future, which cannot be cancelled.
+            waiting.cancel()
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def _spawn(self, fetch: Flight, coroutine: Coroutine[Any, Any, None]) -> None:
         import asyncio
 
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A task cancelled before it ever ran never reaches _run_async's handler.
+        task.add_done_callback(lambda _: self._abandon(fetch))
+        fetch.task = task
 
-    async def _run_async(self, fetch: Future[Entry], force: bool, *, background: bool) -> None:
+    async def _run_async(self, fetch: Flight, force: bool, *, background: bool) -> None:
         started = self._clocks.wall()
+        current_flight.set(fetch)  # this task's context: locks taken for it are noted on it
         try:
             entry = await self._fetcher.fetch_async(force, started)
         except BaseException as error:
             self._finish_failure(fetch, error, background=background)
-            if _is_cancelled(error) or isinstance(error, Exception):
+            if isinstance(error, Exception):
                 return
             raise
         self._finish_success(fetch, entry)
 
     # ------------------------------------------------------------------ endings
 
-    def _finish_success(self, fetch: Future[Entry], entry: Entry) -> None:
+    def _abandon(self, fetch: Flight) -> None:
+        """The fetch's owner went away (cancelled, interrupted, closed): no result, no error;
+        its waiters look at the slot again and one of them takes the fetch over."""
         slot = self.slot
         with slot.lock:
-            slot.entry = entry  # a fetched token is the newest by construction
             if slot.inflight is fetch:
                 slot.inflight = None
-            slot.next_attempt_at = 0.0
+        fetch.abandon()
+
+    def _finish_success(self, fetch: Flight, entry: Entry) -> None:
+        slot = self.slot
+        with slot.lock:
+            current = slot.inflight is fetch
+            if current:
+                slot.entry = entry  # a fetched token is the newest by construction
+                slot.inflight = None
+                slot.next_attempt_at = 0.0
+        if not current:
+            # Replaced after its owner was given up for gone: the replacing fetch's result wins.
+            fetch.abandon()
+            return
         fetch.set_result(entry)
         _workers.refresh_executor()  # warm the pool off the hot path, while a fetch just ran
         on_token = self._callbacks[0]
@@ -248,26 +331,28 @@ class Refresher:
             except Exception:
                 logger.exception("imstoken: on_token callback raised")
 
-    def _finish_failure(
-        self, fetch: Future[Entry], error: BaseException, *, background: bool
-    ) -> None:
+    def _finish_failure(self, fetch: Flight, error: BaseException, *, background: bool) -> None:
+        if not isinstance(error, Exception):  # cancelled, interrupted or closed mid-fetch
+            self._abandon(fetch)
+            return
         slot = self.slot
         with slot.lock:
-            if slot.inflight is fetch:
+            current = slot.inflight is fetch
+            if current:
                 slot.inflight = None
-            # Space refresh attempts while a valid token exists; never loop on a failing IMS.
-            pause = self._fetcher.policy.retry_delay(slot.entry)
-            slot.next_attempt_at = self._clocks.wall() + pause
+                # Space refresh attempts while a valid token exists; never loop on a failing IMS.
+                pause = self._fetcher.policy.retry_delay(slot.entry)
+                slot.next_attempt_at = self._clocks.wall() + pause
+        if not current:
+            fetch.abandon()  # replaced: its waiters already moved on to the new fetch
+            return
         if isinstance(error, ImsTokenError):
             delivered: BaseException = error
-        elif _is_cancelled(error):
-            delivered = TokenRequestError("token request was cancelled", retryable=True)
         else:
             delivered = TokenRequestError(
                 f"token request failed unexpectedly ({type(error).__name__})", retryable=False
             )
-            if isinstance(error, Exception):
-                logger.error("imstoken: unexpected error in token fetch", exc_info=error)
+            logger.error("imstoken: unexpected error in token fetch", exc_info=error)
         if background:
             logger.warning(
                 "imstoken: background refresh of the %s token failed; the current token stays "

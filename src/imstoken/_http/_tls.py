@@ -30,8 +30,18 @@ def prepare_ssl_context() -> None:
 
     A provider is usually built at start-up, well before its first token request: loading the
     CA bundle then overlaps with the app's own start instead of delaying the first token.
+
+    The thread is not a daemon: the interpreter waits for it before it finalizes. A daemon
+    thread could still be inside OpenSSL, loading the bundle, while the process's exit tears
+    OpenSSL down under it (a short-lived process whose token came from the shared cache
+    crashed with SIGSEGV at exit). The load takes tens of milliseconds, so exit waits that long
+    at most.
     """
     if _ssl_context is None:
-        threading.Thread(target=shared_ssl_context, name="imstoken-tls", daemon=True).start()
+        loader = threading.Thread(target=shared_ssl_context, name="imstoken-tls", daemon=False)
+        try:
+            loader.start()
+        except RuntimeError:  # the interpreter is shutting down: load on first need instead
+            pass
 
 

@@ -6,6 +6,7 @@ time never trips them, and a blocking read cannot be cancelled from its own thre
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import os
@@ -33,13 +34,27 @@ class Alarms:
         self._heap: list[list[Any]] = []
         self._order = itertools.count()
         self._pid = -1
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        atexit.register(self.stop)
 
     def _ensure_thread(self) -> None:
         # Called with the condition held. A forked child has no thread: start its own.
-        if self._pid != os.getpid():
+        if self._pid != os.getpid() and not self._stopping:
             self._pid = os.getpid()
             self._heap.clear()
-            threading.Thread(target=self._run, name="imstoken-watchdog", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, name="imstoken-watchdog", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread and wait for it (at exit: no imstoken thread may still be cutting a
+        socket while the interpreter finalizes). Attempts that start later have no watchdog."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            thread = self._thread if self._pid == os.getpid() else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
 
     def start(self) -> None:
         """Start the thread ahead of the first request."""
@@ -62,7 +77,7 @@ class Alarms:
 
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._stopping:
                 while self._heap and self._heap[0][2] is None:
                     heapq.heappop(self._heap)
                 if not self._heap:
