@@ -22,15 +22,15 @@ from ._caches import SharedCache
 from ._caches._select import open_shared_cache
 from ._config import (
     Settings,
-    build_settings,
     env_to_config,
     load_file_config,
-    resolve_env_references,
+    settle_settings,
 )
 from ._errors import ConfigError, TokenRequestError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
 from ._retry import Backoff
+from ._rotation import credential_backend
 from ._token import Token
 
 
@@ -169,7 +169,7 @@ def provider_from_settings(
     settings: Settings, **options: Unpack[ProviderOptions]
 ) -> TokenProvider:
     """Wire backend, caches and policy for validated settings."""
-    backend = build_backend(settings)
+    backend = credential_backend(settings, build_backend)  # several secrets: a rotating one
     options = options.copy()
     if options.get("shared_cache") is None:
         shared = open_shared_cache(
@@ -228,11 +228,7 @@ def _from_mapping(
     options: ProviderOptions,
 ) -> TokenProvider:
     """What every factory ends with, once its options are checked."""
-    settings = build_settings(
-        resolve_env_references(config, credential=credential),
-        credential=credential,
-        base_dir=base_dir,
-    )
+    settings = settle_settings(config, credential=credential, base_dir=base_dir)
     return provider_from_settings(settings, **options)
 
 

@@ -16,6 +16,7 @@ from .. import ConfigError, ImsTokenError, Token, TokenRequestError
 from .._backends import unverified_claims
 from .._config import merge
 from ._load import Loaded, build_provider, load_config
+from ._secrets import secret_verdicts
 from ._shared import EXIT_FAILED, EXIT_OK, KINDS, LABEL, one_line
 
 
@@ -92,6 +93,7 @@ def check_one(loaded: Loaded, kind: str) -> Result:
             result.token = provider.get_token(force_refresh=True)
         except TokenRequestError as error:
             result.error = error
+    result.notices.extend(secret_verdicts(loaded, kind))  # several client_secrets: each one
     return result
 
 
