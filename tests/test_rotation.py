@@ -54,7 +54,7 @@ def adobe(ims: LocalIMS, cred: Credential) -> Iterator[tuple[Server, str, str]]:
     def sent() -> list[str]:
         return [request.form["client_secret"] for request in ims.requests]
 
-    yield Server(config, revoke_old, sent), old, new
+    return Server(config, revoke_old, sent), old, new
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def standard(local_oauth: LocalOAuthServer, ims: LocalIMS) -> Iterator[tuple[Ser
     def sent() -> list[str]:
         return [request.form["client_secret"] for request in server.requests]
 
-    yield Server(config, revoke_old, sent), old, new
+    return Server(config, revoke_old, sent), old, new
 
 
 class Tokens:
@@ -167,6 +167,9 @@ def test_revoking_the_first_secret_mid_run_fails_no_call_and_costs_one_request(
             tokens.wait_for(3)
 
         calls, failed = run_callers(provider, clock, rotate_while_called)
+    sent = ["old" if secret == old else "new" for secret in server.secrets_sent()]
+    extra = len(sent) - 3  # without the revocation: one request per token
+    print(f"\nrotation ({profile}): {calls} calls, {failed} failed, {extra} extra, sent {sent}")
     assert calls > 250
     assert failed == 0
     # One extra request (old refused), then only the new secret.
@@ -220,7 +223,7 @@ def test_when_every_secret_is_refused_the_error_is_invalid_client_and_nothing_sw
 def test_other_refusals_do_not_try_the_next_secret(
     adobe: tuple[Server, str, str], ims: LocalIMS
 ) -> None:
-    server, old, _ = adobe
+    server, _old, _ = adobe
     ims.fail_next(status=400, body={"error": "invalid_scope"})
     with imstoken.from_config(server.config) as provider, pytest.raises(
         imstoken.TokenRequestError

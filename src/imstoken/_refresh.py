@@ -17,6 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import _metrics as metrics
 from . import _workers
 from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
 from ._fetch import Fetcher
@@ -123,6 +124,7 @@ class Refresher:
                 and entry.token.access_token == rejected.access_token
             ):
                 slot.entry = None  # never hand the rejected token out again
+                metrics.rejected_refresh(rejected.credential)
             if slot.inflight is None:
                 slot.inflight = _new_fetch()
                 return Decision(Action.LEAD, None, slot.inflight)

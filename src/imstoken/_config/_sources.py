@@ -113,7 +113,7 @@ def resolve_env_references(
                 key=key,
             )
         if kind == "file":
-            return files.read(_in_folder(name.strip(), base_dir), key)
+            return files.read(_in_folder(name.strip(), base_dir, key), key)
         resolved = environ.get(name.strip())
         if resolved is None or not resolved.strip():
             raise ConfigError(
@@ -126,7 +126,10 @@ def resolve_env_references(
         out = dict(table)
         for key, value in table.items():
             if key in _KEY_PATH_KEYS and isinstance(value, str) and value.strip():
-                files.watch(_in_folder(value, base_dir))  # read by the key loader; watched here
+                try:  # read by the key loader, which names any problem; watched here
+                    files.watch(_in_folder(value, base_dir, key))
+                except (ConfigError, ValueError):
+                    pass
             if key not in ENV_REFERENCE_KEYS:
                 continue
             if isinstance(value, Mapping):
@@ -148,8 +151,10 @@ def resolve_env_references(
     return resolved
 
 
-def _in_folder(text: str, base_dir: Path | None) -> Path:
-    path = Path(text).expanduser()
+def _in_folder(text: str, base_dir: Path | None, key: str) -> Path:
+    if "\x00" in text:
+        raise ConfigError("is not a valid file path", key=key)
+    path = expand_user(Path(text), key)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     return path.absolute()
