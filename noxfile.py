@@ -100,7 +100,7 @@ def floors(session: nox.Session) -> None:
     )  # fmt: skip
     session.run("python", "-c", SHOW_VERSIONS)
     session.run(
-        "python", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
         "--ignore=tests/integrations",
         # Whole-process scenarios re-run the same library code at the same versions; the main
         # suite runs them. Leaving them out here keeps CI inside its time budget.

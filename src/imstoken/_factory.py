@@ -23,15 +23,15 @@ from ._caches._sealed import seal_shared
 from ._caches._select import open_shared_cache
 from ._config import (
     Settings,
-    build_settings,
     env_to_config,
     load_file_config,
-    resolve_env_references,
+    settle_settings,
 )
 from ._errors import ConfigError, TokenRequestError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
 from ._retry import Backoff
+from ._rotation import credential_backend
 from ._token import Token
 
 
@@ -170,7 +170,7 @@ def provider_from_settings(
     settings: Settings, **options: Unpack[ProviderOptions]
 ) -> TokenProvider:
     """Wire backend, caches and policy for validated settings."""
-    backend = build_backend(settings)
+    backend = credential_backend(settings, build_backend)  # several secrets: a rotating one
     options = options.copy()
     # Records in a file or Redis are sealed with the credential's secret material.
     clock = options.get("clock", time.time)
@@ -235,11 +235,7 @@ def _from_mapping(
     options: ProviderOptions,
 ) -> TokenProvider:
     """What every factory ends with, once its options are checked."""
-    settings = build_settings(
-        resolve_env_references(config, credential=credential),
-        credential=credential,
-        base_dir=base_dir,
-    )
+    settings = settle_settings(config, credential=credential, base_dir=base_dir)
     return provider_from_settings(settings, **options)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import _metrics as metrics
 from ._backends import Backend
 from ._budget import Budget, CacheLatency
 from ._caches import SharedCache
@@ -72,6 +73,7 @@ class Fetcher:
 
     def make_entry(self, token: Token, obtained_at: float) -> Entry:
         """The cache entry for ``token``, with the API headers and the policy's instants."""
+        metrics.token_obtained(token.credential, self.cache_key, token.expires_at)
         offset = self.clocks.monotonic() - self.clocks.wall()
         return self.policy.entry(token, obtained_at, self.headers_for(token), offset)
 
@@ -239,6 +241,7 @@ class Fetcher:
         entry = self.make_entry(token, min(obtained_at, now))
         if not entry.is_fresh(now, self.clocks.monotonic()):
             return None
+        metrics.shared_hit(token.credential, metrics.cache_layer(self.shared))
         if logger.isEnabledFor(logging.INFO):
             # So every process's log shows which credential it uses, not only the fetcher's.
             logger.info(

@@ -19,6 +19,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _metrics as metrics
 from . import _workers
 from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
 from ._fetch import Fetcher
@@ -125,6 +126,7 @@ class Refresher:
                     and entry.token.access_token == rejected.access_token
                 ):
                     slot.entry = None  # never hand the rejected token out again
+                    metrics.rejected_refresh(rejected.credential)
                 current = slot.inflight
                 if isinstance(current, Flight) and not on_loop and current.blocks_its_owner():
                     replaced, slot.inflight = current, None  # waiting would wedge its loop

@@ -11,10 +11,12 @@ import random
 from collections.abc import Generator
 from dataclasses import dataclass
 
+from . import _metrics as metrics
 from ._backends import Backend, TokenRequest
 from ._clocks import Clocks
 from ._errors import TokenRequestError
 from ._http import RawResponse
+from ._rotation import begin_trial
 from ._token import Token
 
 logger = logging.getLogger("imstoken")
@@ -66,24 +68,34 @@ RetryPlan = Generator[SendAttempt | float, RawResponse | None, tuple[Token, floa
 
 
 def retry_plan(backend: Backend, limits: Limits, clocks: Clocks) -> RetryPlan:
-    """The attempts of one fetch, each within ``timeout`` and all within ``deadline``."""
+    """The attempts of one fetch, each within ``timeout`` and all within ``deadline``.
+
+    An ``invalid_client`` answer is followed at once by the next configured secret (or a
+    secret file's new value), once each: see :mod:`imstoken._rotation`.
+    """
     begin = clocks.monotonic()
     attempt = 0
+    trial = begin_trial(backend)
     while True:
         attempt += 1
         sent_at = clocks.wall()
-        request = backend.build_request(sent_at)
+        current = trial.backend
+        request = current.build_request(sent_at)
         budget = min(limits.timeout, limits.deadline - (clocks.monotonic() - begin))
         try:
             response = yield SendAttempt(request, budget)
             assert response is not None
-            token = backend.parse_response(
+            token = current.parse_response(
                 response.status, response.headers, response.body, sent_at
             )
         except TokenRequestError as error:
+            metrics.token_request(backend.credential, metrics.outcome_of(error))
+            if trial.retry_now(error):
+                continue
             latency = clocks.monotonic() - begin
             delay = _next_delay(error, attempt, limits.deadline - latency, limits)
             if delay is None:
+                metrics.fetch_finished(backend.credential, metrics.outcome_of(error), latency)
                 _log_failure(backend, error, attempt, latency)
                 raise
             logger.warning(
@@ -98,8 +110,12 @@ def retry_plan(backend: Backend, limits: Limits, clocks: Clocks) -> RetryPlan:
             )
             yield delay
             continue
+        trial.accepted()
+        latency = clocks.monotonic() - begin
+        metrics.token_request(token.credential, "success")
+        metrics.fetch_finished(token.credential, "success", latency)
         if logger.isEnabledFor(logging.INFO):
-            _log_success(token, sent_at, attempt, clocks.monotonic() - begin)
+            _log_success(token, sent_at, attempt, latency)
         return token, sent_at
 
 

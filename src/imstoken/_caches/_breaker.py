@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .. import _metrics as metrics
+
 logger = logging.getLogger("imstoken")
 
 
@@ -47,6 +49,7 @@ class CircuitBreaker:
             self._down = True
             self._retry_at = self._monotonic() + self._retry_interval
         if first:
+            metrics.cache_outage(self._what)
             logger.warning(
                 "imstoken: %s unavailable (%s); using the memory cache and the token endpoint "
                 "until it is back",

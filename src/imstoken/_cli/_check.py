@@ -19,6 +19,7 @@ from .._backends import unverified_claims
 from .._config import merge
 from ._load import Loaded, build_provider, load_config
 from ._output import Attempts, FetchStats
+from ._secrets import secret_verdicts
 from ._shared import EXIT_FAILED, EXIT_OK, KINDS, LABEL, one_line
 
 
@@ -120,6 +121,7 @@ def check_all(loaded: Loaded, kinds: Sequence[str], stats: FetchStats) -> list[R
             except TokenRequestError as error:
                 result.error = error
                 result.attempts = stats.failed(result.kind)
+        result.notices.extend(secret_verdicts(loaded, result.kind))  # several client_secrets
 
     with ThreadPoolExecutor(max_workers=max(1, len(results))) as pool:
         futures = [pool.submit(fetch, *pair) for pair in zip(results, providers, strict=True)]

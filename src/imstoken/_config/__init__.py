@@ -33,6 +33,7 @@ from ._sources import (
     load_file_config,
     read_config_file,
     resolve_env_references,
+    settle_settings,
 )
 from ._values import check_url, expand_user
 
@@ -55,4 +56,5 @@ __all__ = [
     "merge",
     "read_config_file",
     "resolve_env_references",
+    "settle_settings",
 ]

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from .._backends import SigningKey
 from .._secret import Secret
+from .._secret_files import SettingsSource
 from .._token import CredentialKind
 
 PRODUCTION_HOST = "https://ims-na1.adobelogin.com"
@@ -117,6 +118,10 @@ class Settings:
     deadline: float = 30.0
     refresh_window: float | None = None
     min_validity: float | None = None
+    # Every configured secret, in the order to try them (``client_secrets``); the first is
+    # ``client_secret``. ``source`` rebuilds these settings when a secret file changes.
+    client_secrets: tuple[Secret, ...] = field(default=(), repr=False)
+    source: SettingsSource | None = field(default=None, repr=False, compare=False)
 
     def cache_key(self) -> str:
         """A stable key from what identifies the credential and its scopes, never the secret."""

@@ -28,6 +28,14 @@ def _client_secret(values: Mapping[str, Any]) -> Secret | None:
     return Secret(as_str("client_secrets", secrets[0]))
 
 
+def _client_secrets(values: Mapping[str, Any]) -> tuple[Secret, ...]:
+    """All of ``client_secrets`` (tried in order on ``invalid_client``), unless one is given."""
+    secrets = values.get("client_secrets")
+    if "client_secret" in values or not isinstance(secrets, list | tuple):
+        return ()
+    return tuple(Secret(as_str("client_secrets", secret)) for secret in secrets)
+
+
 def build_settings(
     config: Mapping[str, Any],
     *,
@@ -66,6 +74,7 @@ def build_settings(
         "profile": profile,
         "client_id": client_id,
         "client_secret": client_secret,
+        "client_secrets": _client_secrets(values),
         "ims_host": ims_host,
         "org_id": org_id,
         "timeout": as_seconds("timeout", values.get("timeout", 10.0), minimum=0.01, maximum=600),

@@ -1,5 +1,6 @@
 """Where configuration comes from: ``IMS_*`` variables, TOML / JSON files (including Developer
-Console and Google service-account files), and ``{ env = "NAME" }`` references to secrets."""
+Console and Google service-account files), and ``{ env = "NAME" }`` / ``{ file = "PATH" }``
+references to secrets."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._secret_files import SecretFiles, SettingsSource
 from ._merge import chosen_credential
-from ._origin import Origin, SourcedConfig, located, origin_of, with_origin
-from ._schema import ENV_VARS
+from ._origin import Origin, SourcedConfig, build_settings, located, origin_of, with_origin
+from ._schema import ENV_VARS, Settings
 from ._values import expand_user, read_bytes
 
 logger = logging.getLogger("imstoken")
@@ -92,11 +95,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
     raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")
 
 
-#: Keys whose value may be ``{ env = "VARIABLE" }``: a file that names the variable holding
-#: the secret instead of the secret itself (``imstoken convert --secrets-from-env``).
+#: Keys whose value may be ``{ env = "VARIABLE" }`` or ``{ file = "PATH" }``: a file that names
+#: where the secret is instead of holding it (``imstoken convert --secrets-from-env``).
+#: ``client_secrets`` takes references as its items.
 ENV_REFERENCE_KEYS = frozenset(
-    {"client_secret", "private_key", "private_key_passphrase", "passphrase"}
+    {"client_secret", "client_secrets", "private_key", "private_key_passphrase", "passphrase"}
 )
+_KEY_PATH_KEYS = ("private_key_path", "private_key_file")
 
 
 def resolve_env_references(
@@ -104,36 +109,61 @@ def resolve_env_references(
     environ: Mapping[str, str] | None = None,
     *,
     credential: str | None = None,
+    files: SecretFiles | None = None,
+    base_dir: Path | None = None,
 ) -> Mapping[str, Any]:
-    """Replace ``{ env = "NAME" }`` values of secret keys by the variable's value.
+    """Replace ``{ env = "NAME" }`` and ``{ file = "PATH" }`` values of secret keys by the value.
 
     Only the references the chosen credential uses are read: after the cut-over, the JWT
-    credential's variables can be removed without breaking the OAuth credential in use.
+    credential's variables can be removed without breaking the OAuth credential in use. A file's
+    trailing newline is stripped; a relative path is relative to ``base_dir`` (the config
+    file's folder). ``files`` keeps what was read, so a change can be noticed later.
     """
     if not isinstance(config, Mapping):
         return config  # build_settings names the problem
     environ = os.environ if environ is None else environ
+    files = SecretFiles() if files is None else files
     # None (missing or invalid): resolve everything; build_settings names the problem.
     chosen = chosen_credential(config, credential)
     overridden: set[str] = set()
     if chosen is not None and isinstance(config.get(chosen), Mapping):
         overridden = {k for k in config[chosen] if k in ENV_REFERENCE_KEYS}
 
+    def reference(key: str, value: Mapping[str, Any], where: str) -> str:
+        kind = next(iter(value)) if len(value) == 1 else None
+        name = value.get(kind) if kind in ("env", "file") else None
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(
+                f'must be a string, {{ env = "VARIABLE" }} or {{ file = "PATH" }} ({where})',
+                key=key,
+            )
+        if kind == "file":
+            return files.read(_in_folder(name.strip(), base_dir, key), key)
+        resolved = environ.get(name.strip())
+        if resolved is None or not resolved.strip():
+            raise ConfigError(
+                f"names the environment variable {name.strip()}, which is not set ({where})",
+                key=key,
+            )
+        return resolved
+
     def resolve(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         out = dict(table)
         for key, value in table.items():
-            if key not in ENV_REFERENCE_KEYS or not isinstance(value, Mapping):
+            if key in _KEY_PATH_KEYS and isinstance(value, str) and value.strip():
+                try:  # read by the key loader, which names any problem; watched here
+                    files.watch(_in_folder(value, base_dir, key))
+                except (ConfigError, ValueError):
+                    pass
+            if key not in ENV_REFERENCE_KEYS:
                 continue
-            name = value.get("env")
-            if set(value) != {"env"} or not isinstance(name, str) or not name.strip():
-                raise ConfigError(f'must be a string or {{ env = "VARIABLE" }} ({where})', key=key)
-            resolved = environ.get(name.strip())
-            if resolved is None or not resolved.strip():
-                raise ConfigError(
-                    f"names the environment variable {name.strip()}, which is not set ({where})",
-                    key=key,
-                )
-            out[key] = resolved
+            if isinstance(value, Mapping):
+                out[key] = reference(key, value, where)
+            elif key == "client_secrets" and isinstance(value, list | tuple):
+                out[key] = [
+                    reference(key, item, where) if isinstance(item, Mapping) else item
+                    for item in value
+                ]
         return out
 
     top = {k: v for k, v in config.items() if k not in overridden}
@@ -147,6 +177,37 @@ def resolve_env_references(
     except ConfigError as error:
         raise located(error, config, credential) from None
     return with_origin(resolved, origin_of(config))
+
+
+def _in_folder(text: str, base_dir: Path | None, key: str) -> Path:
+    if "\x00" in text:
+        raise ConfigError("is not a valid file path", key=key)
+    path = expand_user(Path(text), key)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path.absolute()
+
+
+def settle_settings(
+    config: Mapping[str, Any],
+    *,
+    credential: str | None = None,
+    base_dir: Path | None = None,
+) -> Settings:
+    """Settings from a mapping with its references resolved; when a secret comes from a file,
+    they carry how to build them again (``Settings.source``) so a changed file is followed."""
+    files = SecretFiles()
+
+    def settle() -> Settings:
+        resolved = resolve_env_references(
+            config, credential=credential, files=files, base_dir=base_dir
+        )
+        return build_settings(resolved, credential=credential, base_dir=base_dir)
+
+    settings = settle()
+    if not files.watched:
+        return settings
+    return replace(settings, source=SettingsSource(files, settle))
 
 
 def load_file_config(

@@ -37,9 +37,13 @@ def verify_key_of(public_key: str | Mapping[str, Any] | None, private_key: str |
         loaded: Any
         if b"PRIVATE KEY" in pem:
             # Only the public half is used; skipping the slow RSA self-check is safe here.
-            loaded = serialization.load_pem_private_key(
-                pem, password=None, unsafe_skip_rsa_key_validation=True
-            ).public_key()
+            try:
+                private = serialization.load_pem_private_key(
+                    pem, password=None, unsafe_skip_rsa_key_validation=True
+                )
+            except TypeError:  # cryptography < 39 has no such option (and always checks)
+                private = serialization.load_pem_private_key(pem, password=None)
+            loaded = private.public_key()
         else:
             loaded = serialization.load_pem_public_key(pem)
         if isinstance(loaded, rsa.RSAPublicKey):
