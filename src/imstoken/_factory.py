@@ -28,6 +28,7 @@ from ._config import (
     resolve_env_references,
 )
 from ._errors import ConfigError, TokenRequestError
+from ._memo import Prepared, config_digest, is_plain, memo
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
 from ._retry import Backoff
@@ -169,6 +170,13 @@ def provider_from_settings(
     settings: Settings, **options: Unpack[ProviderOptions]
 ) -> TokenProvider:
     """Wire backend, caches and policy for validated settings."""
+    return _provider_from_prepared(
+        Prepared(settings, settings.cache_key(), api_headers(settings)), options
+    )
+
+
+def _provider_from_prepared(prepared: Prepared, options: ProviderOptions) -> TokenProvider:
+    settings = prepared.settings
     backend = build_backend(settings)
     options = options.copy()
     if options.get("shared_cache") is None:
@@ -187,13 +195,14 @@ def provider_from_settings(
         )
     provider = TokenProvider(
         backend,
-        cache_key=settings.cache_key(),
-        api_headers=api_headers(settings),
+        cache_key=prepared.cache_key,
+        api_headers=prepared.api_headers,
         timeout=settings.timeout,
         deadline=settings.deadline,
         **options,
     )
-    _warn_if_retired(settings)
+    if settings.credential == "jwt":  # only the JWT credential was retired
+        _warn_if_retired(settings)
     return provider
 
 
@@ -228,12 +237,18 @@ def _from_mapping(
     options: ProviderOptions,
 ) -> TokenProvider:
     """What every factory ends with, once its options are checked."""
-    settings = build_settings(
-        resolve_env_references(config, credential=credential),
-        credential=credential,
-        base_dir=base_dir,
-    )
-    return provider_from_settings(settings, **options)
+    # A plain mapping (no tables, no references) has nothing to resolve.
+    plain = is_plain(config)
+    resolved = config if plain else resolve_env_references(config, credential=credential)
+    # A known configuration (same contents, mutated or not since) is not validated again.
+    digest = config_digest(resolved, credential, base_dir, plain=plain)
+    prepared = memo.get(digest) if digest is not None else None
+    if prepared is None:
+        settings = build_settings(resolved, credential=credential, base_dir=base_dir)
+        prepared = Prepared(settings, settings.cache_key(), api_headers(settings))
+        if digest is not None:
+            memo.put(digest, prepared)
+    return _provider_from_prepared(prepared, options)
 
 
 def from_env(

@@ -71,7 +71,9 @@ class Fetcher:
     def make_entry(self, token: Token, obtained_at: float) -> Entry:
         """The cache entry for ``token``, with the API headers and the policy's instants."""
         offset = self.clocks.monotonic() - self.clocks.wall()
-        return self.policy.entry(token, obtained_at, self.headers_for(token), offset)
+        return self.policy.entry(
+            token, obtained_at, self.headers_for(token), offset, self.limits.rng
+        )
 
     # ------------------------------------------------------------------ doing the steps
 

@@ -21,7 +21,7 @@ from . import _workers
 from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
 from ._fetch import Fetcher
 from ._policy import Entry
-from ._slots import Slot
+from ._slots import Slot, remember
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -239,6 +239,7 @@ class Refresher:
             if slot.inflight is fetch:
                 slot.inflight = None
             slot.next_attempt_at = 0.0
+        remember(slot, self._clocks.wall)  # a sweep may have dropped the slot while it was empty
         fetch.set_result(entry)
         _workers.refresh_executor()  # warm the pool off the hot path, while a fetch just ran
         on_token = self._callbacks[0]
