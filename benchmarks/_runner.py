@@ -21,10 +21,11 @@ from imstoken.testing import clear_memory_cache
 
 from . import _herd, _hotpath, _processes, _stall, _startup
 from ._report import DASH, TIMES, Row, ms, render, render_peers, skipped, times, us
+from ._sections13 import fleet, tenants
 from ._subjects import IMS, Subject, imstoken_subject
 from ._timing import difference_median, median, ratio_median
 
-SECTIONS = ("hot", "herd", "processes", "stall", "cold", "import")
+SECTIONS = ("hot", "herd", "processes", "stall", "cold", "import", "tenants", "fleet")
 
 
 @dataclass
@@ -48,6 +49,13 @@ class Settings:
     stall_threads: int = 8
     stall_tasks: int = 100
     startup_rounds: int = 9
+    tenant_counts: tuple[int, ...] = (5000, 100_000)
+    fleet_processes: int = 16
+    fleet_threads: int = 8
+    fleet_tasks: int = 200
+    fleet_per_host: int = 4
+    fleet_lifetime: float = 6.0
+    fleet_duration: float = 14.0
     sections: tuple[str, ...] = SECTIONS
 
     @classmethod
@@ -65,6 +73,13 @@ class Settings:
             settings.stall_lifetime = 2.0
             settings.stall_duration = 2.5
             settings.startup_rounds = 3
+            settings.tenant_counts = (5000, 10_000)
+            settings.fleet_processes = 4
+            settings.fleet_threads = 2
+            settings.fleet_tasks = 20
+            settings.fleet_per_host = 2
+            settings.fleet_lifetime = 3.0
+            settings.fleet_duration = 5.0
         return settings
 
 
@@ -496,6 +511,10 @@ def run(settings: Settings) -> Results:
             cold(settings, ims, results)
         if "import" in wanted:
             import_cost(settings, results)
+        if "tenants" in wanted:
+            tenants(settings, results, _progress)
+        if "fleet" in wanted:
+            fleet(settings, results, _progress)
         if settings.peers and server is not None:
             peers_side_by_side(settings, results, peers, server, hot, herd, stalled, missing)
     return results

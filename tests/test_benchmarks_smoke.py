@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from benchmarks import _herd, _hotpath, _processes, _runner, _stall
+from benchmarks import _fleet, _herd, _hotpath, _processes, _runner, _stall, _tenants
 from benchmarks._subjects import IMS, imstoken_subject
 
 from imstoken.testing import Credential
@@ -87,3 +87,24 @@ def test_runner_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "| `get_token()` |" in printed
     assert "1 request (64/64 served" in printed
+
+
+def test_tenants_rounds_send_no_second_request() -> None:
+    found = _tenants.measure((300,), memory_count=100, rounds=1)
+    assert found.rounds == [(300, 300, 0)]
+    assert found.bytes_per_credential > found.token_bytes
+    assert found.build_us > 0 and found.old_build_us > 0
+
+
+def test_fleet_generations_group_requests() -> None:
+    assert _fleet.generations([0.0, 0.1, 5.0, 10.0, 10.05, 10.1], gap=1.0) == [2, 1, 3]
+
+
+@pytest.mark.skipif(
+    _processes.shared_cache_problem("file") is not None, reason="no file cache here"
+)
+def test_fleet_one_host_sends_one_request_per_generation() -> None:
+    with IMS(token_lifetime=2.0) as ims:
+        found = _fleet.one_host(ims, processes=2, threads=1, tasks=5, duration=2.5)
+    assert (found.most_per_generation, found.expired, found.errors) == (1, 0, [])
+    assert found.generations >= 2  # first use and at least one refresh

@@ -118,6 +118,7 @@ def make(
             refresh_window=REFRESH_WINDOW,
             min_validity=MIN_VALIDITY,
             refresh_retry_delay=RETRY_DELAY,
+            refresh_spread=0.0,  # the refreshes are timed from the window's start
         ),
     )
 

@@ -73,6 +73,8 @@ def make(
         options.setdefault("on_token", recorder.on_token)
         options.setdefault("on_error", recorder.on_error)
     options.setdefault("sleep", lambda seconds: None)
+    # These tests time refreshes from the window's start: no random spread (tests/test_spread).
+    options.setdefault("policy", RefreshPolicy(refresh_spread=0.0))
     return imstoken.from_config(CONFIG, clock=clock, **options)
 
 

@@ -158,7 +158,11 @@ def test_revoking_the_first_secret_mid_run_fails_no_call_and_costs_one_request(
 ) -> None:
     server, old, new = request.getfixturevalue(profile)
     tokens = Tokens()
-    provider = imstoken.from_config(server.config, clock=clock, monotonic=clock, on_token=tokens)
+    # No spread: the clock steps below land where the background refresh starts.
+    policy = imstoken.RefreshPolicy(refresh_spread=0.0)
+    provider = imstoken.from_config(
+        server.config, clock=clock, monotonic=clock, on_token=tokens, policy=policy
+    )
     with provider:
         provider.get_token()
         assert server.secrets_sent() == [old]

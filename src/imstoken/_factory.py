@@ -23,11 +23,14 @@ from ._caches._sealed import seal_shared
 from ._caches._select import open_shared_cache
 from ._config import (
     Settings,
+    build_settings,
     env_to_config,
     load_file_config,
+    resolve_env_references,
     settle_settings,
 )
 from ._errors import ConfigError, TokenRequestError
+from ._memo import Prepared, config_digest, is_plain, memo
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
 from ._retry import Backoff
@@ -170,6 +173,13 @@ def provider_from_settings(
     settings: Settings, **options: Unpack[ProviderOptions]
 ) -> TokenProvider:
     """Wire backend, caches and policy for validated settings."""
+    return _provider_from_prepared(
+        Prepared(settings, settings.cache_key(), api_headers(settings)), options
+    )
+
+
+def _provider_from_prepared(prepared: Prepared, options: ProviderOptions) -> TokenProvider:
+    settings = prepared.settings
     backend = credential_backend(settings, build_backend)  # several secrets: a rotating one
     options = options.copy()
     # Records in a file or Redis are sealed with the credential's secret material.
@@ -194,13 +204,14 @@ def provider_from_settings(
         )
     provider = TokenProvider(
         backend,
-        cache_key=settings.cache_key(),
-        api_headers=api_headers(settings),
+        cache_key=prepared.cache_key,
+        api_headers=prepared.api_headers,
         timeout=settings.timeout,
         deadline=settings.deadline,
         **options,
     )
-    _warn_if_retired(settings)
+    if settings.credential == "jwt":  # only the JWT credential was retired
+        _warn_if_retired(settings)
     return provider
 
 
@@ -235,8 +246,23 @@ def _from_mapping(
     options: ProviderOptions,
 ) -> TokenProvider:
     """What every factory ends with, once its options are checked."""
-    settings = settle_settings(config, credential=credential, base_dir=base_dir)
-    return provider_from_settings(settings, **options)
+    plain = is_plain(config)
+    if not plain and config_digest(config, credential, base_dir) is None:
+        # Secrets or keys read from files (followed when they change), or a configuration that
+        # cannot be remembered: settled afresh each time.
+        settings = settle_settings(config, credential=credential, base_dir=base_dir)
+        return provider_from_settings(settings, **options)
+    # A plain mapping (no tables, no references) has nothing to resolve.
+    resolved = config if plain else resolve_env_references(config, credential=credential)
+    # A known configuration (same contents, mutated or not since) is not validated again.
+    digest = config_digest(resolved, credential, base_dir, plain=plain)
+    prepared = memo.get(digest) if digest is not None else None
+    if prepared is None:
+        settings = build_settings(resolved, credential=credential, base_dir=base_dir)
+        prepared = Prepared(settings, settings.cache_key(), api_headers(settings))
+        if digest is not None:
+            memo.put(digest, prepared)
+    return _provider_from_prepared(prepared, options)
 
 
 def from_env(

@@ -75,7 +75,9 @@ class Fetcher:
         """The cache entry for ``token``, with the API headers and the policy's instants."""
         metrics.token_obtained(token.credential, self.cache_key, token.expires_at)
         offset = self.clocks.monotonic() - self.clocks.wall()
-        return self.policy.entry(token, obtained_at, self.headers_for(token), offset)
+        return self.policy.entry(
+            token, obtained_at, self.headers_for(token), offset, self.limits.rng
+        )
 
     # ------------------------------------------------------------------ doing the steps
 

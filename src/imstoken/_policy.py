@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import random
 from dataclasses import dataclass
 
 from ._token import Token
@@ -13,15 +15,35 @@ DEFAULT_REFRESH_WINDOW = 300.0
 DEFAULT_MIN_VALIDITY = 60.0
 # A failed background refresh waits this long (scaled down for short tokens) before the next.
 REFRESH_RETRY_DELAY = 30.0
+# Background refreshes start at a random point of the first 90% of the stale window: providers
+# started together (a fleet, or one process serving many credentials) do not refresh together,
+# and the last tenth of the window is left for a retry before callers would have to wait.
+REFRESH_SPREAD = 0.9
+
+_process_rng = random.Random()  # noqa: S311 - timing jitter, not cryptography
+
+
+def process_rng() -> random.Random:
+    """The process's jitter source, reseeded in a forked child (siblings must not agree)."""
+    return _process_rng
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_process_rng.seed)
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshPolicy:
-    """The timing rules. ``None`` means "the default, scaled to the token's lifetime"."""
+    """The timing rules. ``None`` means "the default, scaled to the token's lifetime".
+
+    ``refresh_spread``: the fraction of the refresh window over which the start of the
+    background refresh is drawn at random (0: always at the window's start).
+    """
 
     refresh_window: float | None = None
     min_validity: float | None = None
     refresh_retry_delay: float = REFRESH_RETRY_DELAY
+    refresh_spread: float = REFRESH_SPREAD
 
     def entry(
         self,
@@ -29,11 +51,14 @@ class RefreshPolicy:
         obtained_at: float,
         headers: dict[str, str],
         monotonic_offset: float = 0.0,
+        rng: random.Random | None = None,
     ) -> Entry:
         """Precompute the instants that the hot path compares against.
 
         ``monotonic_offset`` is ``monotonic() - clock()`` when the entry is made: the same
-        instants on the monotonic clock guard against a wall clock that steps back.
+        instants on the monotonic clock guard against a wall clock that steps back. With an
+        ``rng``, the refresh starts at a random point of the first ``refresh_spread`` of the
+        window; without one, at the window's start.
         """
         lifetime = max(token.expires_at - obtained_at, 0.0)
         min_validity = (
@@ -49,6 +74,9 @@ class RefreshPolicy:
         # Stale never starts before usability ends minus the window, and never after it.
         usable_until = token.expires_at - min_validity
         stale_at = min(usable_until, max(obtained_at, usable_until - window))
+        if rng is not None and self.refresh_spread > 0.0:
+            # Drawn once per entry: the hot path still compares against one number.
+            stale_at += rng.random() * min(self.refresh_spread, 1.0) * (usable_until - stale_at)
         return Entry(
             token=token,
             obtained_at=obtained_at,

@@ -25,7 +25,7 @@ from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
 from ._fetch import Fetcher
 from ._flight import FIRST_LOOK, LAST_LOOK, Abandoned, Flight, current_flight, running_loop
 from ._policy import Entry
-from ._slots import Slot
+from ._slots import Slot, remember
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -324,6 +324,7 @@ class Refresher:
             # Replaced after its owner was given up for gone: the replacing fetch's result wins.
             fetch.abandon()
             return
+        remember(slot, self._clocks.wall)  # a sweep may have dropped the slot while it was empty
         fetch.set_result(entry)
         _workers.refresh_executor()  # warm the pool off the hot path, while a fetch just ran
         on_token = self._callbacks[0]
