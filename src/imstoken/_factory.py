@@ -28,6 +28,7 @@ from ._config import (
     load_file_config,
     resolve_env_references,
 )
+from ._config._origin import located
 from ._errors import ConfigError, TokenRequestError
 from ._policy import RefreshPolicy
 from ._provider import TokenProvider
@@ -235,12 +236,12 @@ def _from_mapping(
     options: ProviderOptions,
 ) -> TokenProvider:
     """What every factory ends with, once its options are checked."""
-    settings = build_settings(
-        resolve_env_references(config, credential=credential),
-        credential=credential,
-        base_dir=base_dir,
-    )
-    return provider_from_settings(settings, **options)
+    resolved = resolve_env_references(config, credential=credential)
+    settings = build_settings(resolved, credential=credential, base_dir=base_dir)
+    try:
+        return provider_from_settings(settings, **options)
+    except ConfigError as error:  # e.g. a Redis URL option: name the source that applies
+        raise located(error, resolved, credential) from error.__cause__
 
 
 def from_env(
