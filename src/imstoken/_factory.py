@@ -29,6 +29,7 @@ from ._config import (
     resolve_env_references,
     settle_settings,
 )
+from ._config._origin import located
 from ._errors import ConfigError, TokenRequestError
 from ._memo import Prepared, config_digest, is_plain, memo
 from ._policy import RefreshPolicy
@@ -251,18 +252,23 @@ def _from_mapping(
         # Secrets or keys read from files (followed when they change), or a configuration that
         # cannot be remembered: settled afresh each time.
         settings = settle_settings(config, credential=credential, base_dir=base_dir)
-        return provider_from_settings(settings, **options)
-    # A plain mapping (no tables, no references) has nothing to resolve.
-    resolved = config if plain else resolve_env_references(config, credential=credential)
-    # A known configuration (same contents, mutated or not since) is not validated again.
-    digest = config_digest(resolved, credential, base_dir, plain=plain)
-    prepared = memo.get(digest) if digest is not None else None
-    if prepared is None:
-        settings = build_settings(resolved, credential=credential, base_dir=base_dir)
         prepared = Prepared(settings, settings.cache_key(), api_headers(settings))
-        if digest is not None:
-            memo.put(digest, prepared)
-    return _provider_from_prepared(prepared, options)
+    else:
+        # A plain mapping (no tables, no references) has nothing to resolve.
+        resolved = config if plain else resolve_env_references(config, credential=credential)
+        # A known configuration (same contents, mutated or not since) is not validated again.
+        digest = config_digest(resolved, credential, base_dir, plain=plain)
+        found = memo.get(digest) if digest is not None else None
+        if found is None:
+            settings = build_settings(resolved, credential=credential, base_dir=base_dir)
+            found = Prepared(settings, settings.cache_key(), api_headers(settings))
+            if digest is not None:
+                memo.put(digest, found)
+        prepared = found
+    try:
+        return _provider_from_prepared(prepared, options)
+    except ConfigError as error:  # e.g. a Redis URL option: name the source that applies
+        raise located(error, config, credential) from error.__cause__
 
 
 def from_env(

@@ -118,7 +118,19 @@ def shown(key: str, raw: Any, settings: Settings | None, base_dir: Path | None) 
         return redact_url(value)
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) or "(none)"
+    if isinstance(value, str) and "://" in value:
+        return without_userinfo(value)
     return "(policy default)" if value is None else str(value)
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (refused, but still shown)."""
+    scheme, sep, rest = url.partition("://")
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:authority_end]
+    if "@" not in authority:
+        return url
+    return f"{scheme}{sep}***@{authority.rpartition('@')[2]}{rest[authority_end:]}"
 
 
 def rows_for(
