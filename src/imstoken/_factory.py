@@ -191,6 +191,7 @@ def provider_from_settings(
         api_headers=api_headers(settings),
         timeout=settings.timeout,
         deadline=settings.deadline,
+        reject_refresh_interval=settings.reject_refresh_interval,
         **options,
     )
     _warn_if_retired(settings)

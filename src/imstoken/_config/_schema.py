@@ -55,6 +55,7 @@ ENV_VARS: dict[str, str] = {
     "jwt_expiry": "IMS_JWT_EXPIRY",
     "refresh_window": "IMS_REFRESH_WINDOW",
     "min_validity": "IMS_MIN_VALIDITY",
+    "reject_refresh_interval": "IMS_REJECT_REFRESH_INTERVAL",
     "signing_algorithm": "IMS_SIGNING_ALGORITHM",
     "scope_claim": "IMS_SCOPE_CLAIM",
 }
@@ -117,6 +118,7 @@ class Settings:
     deadline: float = 30.0
     refresh_window: float | None = None
     min_validity: float | None = None
+    reject_refresh_interval: float = 60.0
 
     def cache_key(self) -> str:
         """A stable key from what identifies the credential and its scopes, never the secret."""
