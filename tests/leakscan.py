@@ -45,6 +45,8 @@ MIN_SECRET_LENGTH = 8
 # Secrets made only of these characters (base64, base64url, JWTs, PEM lines, most client
 # secrets) are found through an index; the rest by plain substring search.
 _ALPHABET = "A-Za-z0-9+/=_.~-"
+# Indexed forms may also hold the escapes of percent-encoding and JSON (``%2B``, ``\\/``).
+_INDEX_ALPHABET = _ALPHABET[:-1] + "%\\\\-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,12 @@ class _Tier:
 
     @property
     def run(self) -> re.Pattern[str]:
-        return re.compile(f"[{_ALPHABET}]{{{self.shortest},}}")
+        return re.compile(f"[{_INDEX_ALPHABET}]{{{self.shortest},}}")
 
 
 # Long values (tokens, PEM lines), then shorter ones (client secrets and their base64 forms).
 _TIERS = (_Tier(32, 12), _Tier(14, 8))
-_IN_ALPHABET = re.compile(f"[{_ALPHABET}]+")
+_IN_ALPHABET = re.compile(f"[{_INDEX_ALPHABET}]+")
 _ANY_RUN = re.compile(f"[{_ALPHABET}]{{24,}}")
 
 _STANDARD_RECORD_KEYS = frozenset(
