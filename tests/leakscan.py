@@ -14,14 +14,18 @@ Across the whole test session it records
 
 At the end it searches all of it for every value registered with
 :func:`imstoken.testing.register_secret` (the local servers register client secrets,
-private-key PEM lines, passphrases, issued tokens and received assertions) and fails the session
-if one shows. Its report names where a secret was found and never prints the secret itself.
+private-key PEM lines, passphrases, issued tokens and received assertions), in every encoding a
+secret travels in (:func:`encoded_forms`: percent- and form-encoded, JSON-escaped, inside
+base64), and fails the session if one shows. Its report names where a secret was found and
+never prints the secret itself.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import functools
+import json
 import logging
 import re
 import threading
@@ -30,6 +34,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -40,11 +45,30 @@ MIN_SECRET_LENGTH = 8
 # Secrets made only of these characters (base64, base64url, JWTs, PEM lines, most client
 # secrets) are found through an index; the rest by plain substring search.
 _ALPHABET = "A-Za-z0-9+/=_.~-"
-_LONG = 32  # a secret at least this long is indexed
-_PROBE = 12  # by windows of this many characters
-_STEP = _LONG - _PROBE + 1  # sampled this far apart in the text: every occurrence is hit
-_LONG_RUN = re.compile(f"[{_ALPHABET}]{{{_LONG},}}")
-_IN_ALPHABET = re.compile(f"[{_ALPHABET}]+")
+# Indexed forms may also hold the escapes of percent-encoding and JSON (``%2B``, ``\\/``).
+_INDEX_ALPHABET = _ALPHABET[:-1] + "%\\\\-"
+
+
+@dataclass(frozen=True, slots=True)
+class _Tier:
+    """Forms at least ``shortest`` long are indexed by windows of ``probe`` characters, and
+    the text is sampled ``step`` apart: every occurrence is hit."""
+
+    shortest: int
+    probe: int
+
+    @property
+    def step(self) -> int:
+        return self.shortest - self.probe + 1
+
+    @property
+    def run(self) -> re.Pattern[str]:
+        return re.compile(f"[{_INDEX_ALPHABET}]{{{self.shortest},}}")
+
+
+# Long values (tokens, PEM lines), then shorter ones (client secrets and their base64 forms).
+_TIERS = (_Tier(32, 12), _Tier(14, 8))
+_IN_ALPHABET = re.compile(f"[{_INDEX_ALPHABET}]+")
 _ANY_RUN = re.compile(f"[{_ALPHABET}]{{24,}}")
 
 _STANDARD_RECORD_KEYS = frozenset(
@@ -64,8 +88,45 @@ class Finding:
         return f"{self.hint} in {self.where}: ...{self.context}..."
 
 
-def _hint(secret: str) -> str:
-    return f"{secret[:4]}...({len(secret)} chars)"
+def _lower_hex(encoded: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda match: match.group().lower(), encoded)
+
+
+def _base64_cores(value: str) -> list[str]:
+    """The part of any base64 text holding ``value`` that depends on ``value`` alone, for each
+    of the three byte offsets it can start at (standard and URL-safe alphabets)."""
+    data = value.encode()
+    cores = []
+    for shift, first in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(bytes(shift) + data).decode()
+        core = encoded[first : (shift + len(data)) * 8 // 6]
+        cores += [core, core.replace("+", "-").replace("/", "_")]
+    return cores
+
+
+def encoded_forms(secret: str) -> dict[str, str]:
+    """Every text form of ``secret`` to look for, each with the name of its encoding."""
+    percent = [quote(secret, safe=""), quote(secret), quote_plus(secret)]
+    forms = {
+        "percent-encoded": percent + [_lower_hex(form) for form in percent],
+        "JSON-escaped": [
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            json.dumps(secret)[1:-1].replace("/", "\\/"),
+        ],
+        "base64": [core for form in (secret, quote_plus(secret)) for core in _base64_cores(form)],
+    }
+    found = {secret: "raw"}
+    for name, values in forms.items():
+        for value in values:
+            if len(value) >= MIN_SECRET_LENGTH:
+                found.setdefault(value, name)
+    return found
+
+
+def _hint(secret: str, encoding: str = "raw") -> str:
+    shown = f"{secret[:4]}...({len(secret)} chars)"
+    return shown if encoding == "raw" else f"{shown}, {encoding}"
 
 
 def _context(text: str, start: int, secret: str) -> str:
@@ -76,8 +137,8 @@ def _context(text: str, start: int, secret: str) -> str:
     return _ANY_RUN.sub(lambda match: match.group()[:4] + "...", shown)
 
 
-def _finding(secret: str, where: str, text: str, at: int) -> Finding:
-    return Finding(_hint(secret), where, _context(text, at, secret))
+def _finding(secret: str, where: str, text: str, at: int, form: str, encoding: str) -> Finding:
+    return Finding(_hint(secret, encoding), where, _context(text, at, form))
 
 
 def _render_exception(error: BaseException) -> list[str]:
@@ -156,31 +217,58 @@ class LeakScanner:
     # ------------------------------------------------------------------ scanning
 
     def scan(self, secrets: Iterable[str]) -> list[Finding]:
-        """Every (secret, text) pair where a registered secret shows; at most one per secret."""
+        """Every (secret, text) pair where a registered secret shows, raw or encoded; at most
+        one per secret."""
         self.flush()
         usable = {secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH}
-        index: dict[str, list[tuple[int, str]]] = {}
-        plain: list[str] = []
+        # Each form to look for -> (the secret it stands for, its encoding).
+        forms: dict[str, tuple[str, str]] = {}
         for secret in usable:
-            if len(secret) >= _LONG and _IN_ALPHABET.fullmatch(secret):
-                for offset in range(_STEP):
-                    index.setdefault(secret[offset : offset + _PROBE], []).append((offset, secret))
-            else:
-                plain.append(secret)
+            for form, encoding in encoded_forms(secret).items():
+                if form not in forms or encoding == "raw":
+                    forms[form] = (secret, encoding)
+        indexes: list[dict[str, list[tuple[int, str]]]] = [{} for _ in _TIERS]
+        plain: list[str] = []
+        for form in forms:
+            tier_at = next(
+                (
+                    at
+                    for at, tier in enumerate(_TIERS)
+                    if len(form) >= tier.shortest and _IN_ALPHABET.fullmatch(form)
+                ),
+                None,
+            )
+            if tier_at is None:
+                plain.append(form)
+                continue
+            tier, index = _TIERS[tier_at], indexes[tier_at]
+            for offset in range(tier.step):
+                index.setdefault(form[offset : offset + tier.probe], []).append((offset, form))
+        tiers = [
+            (tier, tier.run, index) for tier, index in zip(_TIERS, indexes, strict=True) if index
+        ]
         found: dict[str, Finding] = {}
+
+        def note(form: str, where: str, text: str, at: int) -> None:
+            secret, encoding = forms[form]
+            if secret not in found:
+                found[secret] = _finding(secret, where, text, at, form, encoding)
+
         for text, where in self.texts.items():
-            for match in _LONG_RUN.finditer(text):
-                start, end = match.span()
-                for probe in range(start, end - _PROBE + 1, _STEP):
-                    for offset, secret in index.get(text[probe : probe + _PROBE], ()):
-                        at = probe - offset
-                        if secret not in found and at >= start and text.startswith(secret, at):
-                            found[secret] = _finding(secret, where, text, at)
-            for secret in plain:
-                if secret not in found:
-                    at = text.find(secret)
+            for tier, run, index in tiers:
+                probe_size, step = tier.probe, tier.step
+                for match in run.finditer(text):
+                    start, end = match.span()
+                    for probe in range(start, end - probe_size + 1, step):
+                        for offset, form in index.get(text[probe : probe + probe_size], ()):
+                            at = probe - offset
+                            if at >= start and text.startswith(form, at):
+                                note(form, where, text, at)
+            for form in plain:
+                if forms[form][0] not in found:
+                    at = text.find(form)
                     if at >= 0:
-                        found[secret] = _finding(secret, where, text, at)
+                        note(form, where, text, at)
         return list(found.values())
 
 

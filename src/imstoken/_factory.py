@@ -209,6 +209,7 @@ def _provider_from_prepared(prepared: Prepared, options: ProviderOptions) -> Tok
         api_headers=prepared.api_headers,
         timeout=settings.timeout,
         deadline=settings.deadline,
+        reject_refresh_interval=settings.reject_refresh_interval,
         **options,
     )
     if settings.credential == "jwt":  # only the JWT credential was retired

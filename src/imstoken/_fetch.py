@@ -140,6 +140,16 @@ class Fetcher:
         plan = retry_plan(self.backend, self._limits_within(deadline), self.clocks)
         return self.make_entry(*await drive(plan, execute))
 
+    def load_shared(self) -> tuple[Token, float] | None:
+        """The shared cache's ``(token, obtained_at)`` for this key, or None (no cache, no
+        record, or a cache that failed): read after an API's 401, without any lock."""
+        if self.shared is None:
+            return None
+        loaded = self._cache_call(CacheCall("load", self.shared.load, (self.cache_key,)))
+        if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[0], Token):
+            return loaded[0], float(loaded[1])
+        return None
+
     def delete_shared(self) -> None:
         """Forget the token in the shared cache, if there is one."""
         if self.shared is not None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from ._adapters._httpx import HeaderStamp
+from ._adapters._httpx import HeaderStamp, api_host, may_resend
 from ._backends import Backend
 from ._caches import SharedCache
 from ._clocks import Clocks
@@ -26,6 +26,7 @@ from ._flight import LockLedger
 from ._http import TokenClients, prepare_ssl_context, start_watchdog_thread
 from ._policy import Entry, RefreshPolicy, process_rng
 from ._refresh import ErrorCallback, Refresher, TokenCallback
+from ._rejections import DEFAULT_REJECT_REFRESH_INTERVAL, RejectionGuard
 from ._retry import Backoff, Limits
 from ._slots import slot_for
 from ._token import CredentialKind, Token
@@ -65,6 +66,7 @@ class TokenProvider(httpx.Auth):
         on_token: TokenCallback | None = None,
         on_error: ErrorCallback | None = None,
         rng: random.Random | None = None,
+        reject_refresh_interval: float = DEFAULT_REJECT_REFRESH_INTERVAL,
     ) -> None:
         clocks = Clocks(wall=clock, monotonic=monotonic, sleep=sleep, async_sleep=async_sleep)
         # One process-wide rng unless injected: seeding one per provider costs ~20 µs.
@@ -82,6 +84,9 @@ class TokenProvider(httpx.Auth):
         )
         self._slot = slot_for(cache_key)
         self._refresher = Refresher(self._slot, self._fetcher, on_token=on_token, on_error=on_error)
+        self._rejections = RejectionGuard(
+            self._slot, self._refresher, self._fetcher, reject_refresh_interval
+        )
         # The hot path reads these directly: one attribute each, no indirection.
         self._clock = clock
         self._monotonic = monotonic
@@ -147,13 +152,18 @@ class TokenProvider(httpx.Auth):
             return entry.headers.copy()
         return self._fetcher.headers_for(token)
 
-    def refresh_rejected(self, rejected: Token) -> Token:
-        """After an API answered 401 to ``rejected``: a newer token, one refresh for all."""
-        return self._refresher.entry_sync(False, rejected).token
+    def refresh_rejected(self, rejected: Token, *, host: str | None = None) -> Token:
+        """After an API (``host``, for the log) answered 401 to ``rejected``: a newer token,
+        one refresh for all; or ``rejected`` itself when this credential's token was replaced
+        because of a 401 less than ``reject_refresh_interval`` ago (then send nothing again).
+        """
+        entry = self._rejections.replace_sync(rejected, host)
+        return rejected if entry is None else entry.token
 
-    async def arefresh_rejected(self, rejected: Token) -> Token:
+    async def arefresh_rejected(self, rejected: Token, *, host: str | None = None) -> Token:
         """The asyncio twin of :meth:`refresh_rejected`."""
-        return (await self._refresher.entry_async(False, rejected)).token
+        entry = await self._rejections.replace_async(rejected, host)
+        return rejected if entry is None else entry.token
 
     def invalidate(self) -> None:
         """Drop the cached token (memory and shared cache); the next call fetches a new one."""
@@ -211,14 +221,20 @@ class TokenProvider(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        """Add the headers; on a 401 refresh once and send the request once more."""
+        """Add the headers; on a 401 refresh once and send the request once more.
+
+        The 401 goes back unchanged when it came from another origin (a redirect), when the
+        body cannot be sent again, or when the token was replaced because of a 401 less than
+        ``reject_refresh_interval`` ago.
+        """
         entry = self._current_entry()
         self._stamp.apply(request, entry)
         response = yield request
-        if response.status_code == 401:
-            entry = self._refresher.entry_sync(False, entry.token)
-            self._stamp.apply(request, entry)
-            yield request
+        if response.status_code == 401 and may_resend(request, response):
+            replacement = self._rejections.replace_sync(entry.token, api_host(request))
+            if replacement is not None:
+                self._stamp.apply(request, replacement)
+                yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -227,10 +243,11 @@ class TokenProvider(httpx.Auth):
         entry = await self._acurrent_entry()
         self._stamp.apply(request, entry)
         response = yield request
-        if response.status_code == 401:
-            entry = await self._refresher.entry_async(False, entry.token)
-            self._stamp.apply(request, entry)
-            yield request
+        if response.status_code == 401 and may_resend(request, response):
+            replacement = await self._rejections.replace_async(entry.token, api_host(request))
+            if replacement is not None:
+                self._stamp.apply(request, replacement)
+                yield request
 
     def _fresh_entry(self) -> Entry | None:
         """The slot's entry if it is fresh by both clocks: the one place that decides it."""

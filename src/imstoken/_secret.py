@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
+import re
 from typing import Final
+from urllib.parse import quote, quote_plus
 
 _MASK: Final = "**********"
 
@@ -43,3 +47,63 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling is allowed (multiprocessing), but only explicitly through the class.
         return (Secret, (self._value,))
+
+
+def _any_case(hex_digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
+
+
+def _char_forms(ch: str) -> list[str]:
+    """Patterns for one character of a secret: raw, percent-encoded, form-encoded, JSON."""
+    forms = [re.escape(ch)]
+    forms.append("".join("%" + _any_case(f"{byte:02x}") for byte in ch.encode("utf-8")))
+    if ch == " ":
+        forms.append(re.escape("+"))
+    escaped = json.dumps(ch)[1:-1]
+    if escaped != ch:
+        forms.append(re.escape(escaped))
+    if ord(ch) < 0x10000:
+        forms.append(re.escape("\\u") + _any_case(f"{ord(ch):04x}"))
+    if ch == "/":
+        forms.append(re.escape("\\/"))
+    return forms
+
+
+def encoded_pattern(value: str) -> re.Pattern[str]:
+    """A pattern for ``value`` in every text form a secret travels in: raw, percent-encoded
+    (``quote``, ``quote_plus``; any hex case, any mix of encoded and plain characters) and
+    JSON-escaped (``ensure_ascii`` or not, ``\\/``)."""
+    return re.compile("".join("(?:" + "|".join(_char_forms(ch)) + ")" for ch in value))
+
+
+def base64_cores(value: str, *, minimum: int = 8) -> tuple[str, ...]:
+    """What every base64 text that contains ``value`` contains, wherever it starts.
+
+    Base64 maps 3 bytes to 4 characters, so ``value`` after ``k`` other bytes (``client_id:``
+    in a Basic header, say) encodes differently for ``k % 3`` = 0, 1, 2: for each, the
+    characters that depend on ``value``'s bytes alone (standard and URL-safe alphabets).
+    """
+    data = value.encode("utf-8")
+    cores: list[str] = []
+    for shift, first in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(bytes(shift) + data).decode("ascii")
+        core = encoded[first : (shift + len(data)) * 8 // 6]
+        if len(core) >= minimum:
+            cores.append(core)
+            urlsafe = core.replace("+", "-").replace("/", "_")
+            if urlsafe != core:
+                cores.append(urlsafe)
+    return tuple(cores)
+
+
+def redact_secrets(text: str, secrets: tuple[str, ...] | list[str], mask: str = "***") -> str:
+    """``text`` with every secret (4 characters or more) masked, in every encoding above."""
+    for secret in secrets:
+        if not secret or len(secret) < 4:
+            continue
+        text = encoded_pattern(secret).sub(mask, text)
+        # In base64 the secret may be raw or form-encoded first (RFC 6749 Basic auth).
+        for form in dict.fromkeys((secret, quote_plus(secret), quote(secret, safe=""))):
+            for core in base64_cores(form):
+                text = text.replace(core, mask)
+    return text

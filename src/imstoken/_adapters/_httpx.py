@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 
 from .._policy import Entry
+from ._origin import host_label, same_origin
 
 # Lowercased names of every header a provider sets (the Adobe headers; others set fewer).
 _OWN_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-gw-ims-org-id"})
@@ -59,3 +60,29 @@ class HeaderStamp:
         for name, value in entry.headers.items():
             if name == "Authorization" or name not in headers:
                 headers[name] = value
+
+
+def body_replayable(request: httpx.Request) -> bool:
+    """Whether ``request``'s body can be sent a second time as it was the first.
+
+    A body in memory (bytes, text, a form, JSON, or one read with ``request.read()``) can;
+    so can a multipart form, which reads its files again from the start. A generator, an
+    iterator or a file object given as ``content`` cannot: it was consumed by the first send.
+    """
+    stream = request.stream
+    return isinstance(stream, httpx.ByteStream) or type(stream).__name__ == "MultipartStream"
+
+
+def may_resend(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether the auth flow may answer ``response`` (a 401) by sending ``request`` again:
+    the 401 came from the request's own origin (not from where a redirect led) and the body
+    can be replayed."""
+    final = response.request
+    return (final is request or same_origin(str(request.url), str(final.url))) and (
+        body_replayable(request)
+    )
+
+
+def api_host(request: httpx.Request) -> str:
+    """The API host a request went to, for log lines."""
+    return host_label(str(request.url))

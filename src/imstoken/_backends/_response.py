@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from .._errors import InvalidTokenResponse, TokenRequestError, TokenRequestRefused
+from .._secret import redact_secrets
 from .._token import CredentialKind, Token
 
 # A token that claims to live longer than this is treated as nonsense, not cached for years.
@@ -19,14 +21,19 @@ MAX_LIFETIME_SECONDS = 400 * 24 * 3600.0
 # Bodies larger than this are not token responses; never try to parse or echo them.
 MAX_BODY_BYTES = 1 << 20
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_VSCHAR = re.compile(r"[\x20-\x7e]+")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace any secret value that a hostile or chatty server echoed back."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
-    return text
+    """Replace any secret value that a hostile or chatty server echoed back, raw or encoded
+    (percent- or form-encoded, JSON-escaped, inside base64)."""
+    return redact_secrets(text, tuple(secrets))
+
+
+def is_vschar_token(value: str) -> bool:
+    """RFC 6749 §A.12: ``access-token = 1*VSCHAR`` (%x20-7E), and usable in an
+    ``Authorization: Bearer`` header: no surrounding spaces, not empty."""
+    return bool(value) and value.strip(" ") == value and _VSCHAR.fullmatch(value) is not None
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -58,11 +65,14 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _short_text(value: object, limit: int = 300) -> str | None:
+def _short_text(value: object, limit: int = 300, secrets: tuple[str, ...] = ()) -> str | None:
+    """A server's value for an error: secrets masked first (never cut in two), then cut."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value)[:limit]
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    text = value if isinstance(value, str) else json.dumps(value)
+    if secrets:
+        text = redact(text, secrets)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
     return text[:limit]
 
 
@@ -119,8 +129,8 @@ def read_token_response(
     def fail(
         message: str,
         *,
-        error: str | None = None,
-        description: str | None = None,
+        error: object = None,
+        description: object = None,
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> TokenRequestError:
@@ -128,9 +138,9 @@ def read_token_response(
         return kind(
             message,
             status_code=status,
-            error=redact(error, secrets) if error else error,
-            error_description=redact(description, secrets) if description else description,
-            debug_id=_short_text(debug_id, 120),
+            error=_short_text(error, 80, secrets),
+            error_description=_short_text(description, 300, secrets),
+            debug_id=_short_text(debug_id, 120, secrets),
             retryable=retryable,
             retry_after=retry_after,
         )
@@ -147,13 +157,10 @@ def read_token_response(
         retryable = status in RETRYABLE_STATUS
         retry_after = parse_retry_after(_header(headers, "retry-after"), sent_at)
         if isinstance(payload, dict):
-            error = payload.get("error")
-            description = payload.get("error_description")
-            return_error = _short_text(error, 80) if error is not None else None
             raise fail(
                 "token endpoint refused the request",
-                error=return_error,
-                description=_short_text(description),
+                error=payload.get("error"),
+                description=payload.get("error_description"),
                 retryable=retryable,
                 retry_after=retry_after,
             )
@@ -169,14 +176,18 @@ def read_token_response(
     if "error" in payload and "access_token" not in payload:
         raise fail(
             "token endpoint answered with an OAuth error",
-            error=_short_text(payload.get("error"), 80),
-            description=_short_text(payload.get("error_description")),
+            error=payload.get("error"),
+            description=payload.get("error_description"),
         )
     access_token = payload.get("access_token")
     if not isinstance(access_token, str) or not access_token.strip():
         raise fail("token response has no 'access_token' string")
-    if any(ch in access_token for ch in "\r\n\x00"):
-        raise fail("token response 'access_token' contains control characters")
+    if not is_vschar_token(access_token):
+        # It could not be sent in an Authorization header; the message never shows it.
+        raise fail(
+            "token response 'access_token' has characters outside RFC 6749 VSCHAR "
+            "(control characters, DEL, non-ASCII, or surrounding spaces)"
+        )
     token_type = payload.get("token_type", "bearer" if not require_bearer else None)
     if not isinstance(token_type, str):
         raise fail("token response has no 'token_type' string")

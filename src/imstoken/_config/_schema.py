@@ -56,6 +56,7 @@ ENV_VARS: dict[str, str] = {
     "jwt_expiry": "IMS_JWT_EXPIRY",
     "refresh_window": "IMS_REFRESH_WINDOW",
     "min_validity": "IMS_MIN_VALIDITY",
+    "reject_refresh_interval": "IMS_REJECT_REFRESH_INTERVAL",
     "signing_algorithm": "IMS_SIGNING_ALGORITHM",
     "scope_claim": "IMS_SCOPE_CLAIM",
 }
@@ -118,6 +119,7 @@ class Settings:
     deadline: float = 30.0
     refresh_window: float | None = None
     min_validity: float | None = None
+    reject_refresh_interval: float = 60.0
     # Every configured secret, in the order to try them (``client_secrets``); the first is
     # ``client_secret``. ``source`` rebuilds these settings when a secret file changes.
     client_secrets: tuple[Secret, ...] = field(default=(), repr=False)

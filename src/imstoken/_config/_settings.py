@@ -99,6 +99,12 @@ def build_settings(
             if values.get("min_validity") is not None
             else None
         ),
+        "reject_refresh_interval": as_seconds(
+            "reject_refresh_interval",
+            values.get("reject_refresh_interval", 60.0),
+            minimum=0,
+            maximum=86400,
+        ),
     }
 
     if profile == "adobe":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -18,9 +19,16 @@ USER_AGENT = "imstoken/0.1"
 _LIMITS = httpx.Limits(max_keepalive_connections=0)
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps no cookie: a token client is stateless, so a ``Set-Cookie`` from the
+    token endpoint is never sent back."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+
+
 def _client_options(timeout: float) -> dict[str, Any]:
-    """No redirects, explicit timeouts, the process's shared TLS context."""
+    """No redirects, no cookies, explicit timeouts, the process's shared TLS context."""
     return {
+        "cookies": _no_cookies(),
         "timeout": httpx.Timeout(timeout),
         "limits": _LIMITS,
         "follow_redirects": False,
