@@ -340,11 +340,11 @@ class RedisSentinelSet:
             state = dict(zip(state[::2], state[1::2], strict=True))
         return int(state["num-other-sentinels"]) == 2 and int(state["num-slaves"]) == 1
 
-    def master_port(self) -> int:
-        """The port of the master the Sentinels name now."""
+    def master_port(self, sentinel: int = 0) -> int:
+        """The port of the master that Sentinel number ``sentinel`` names now."""
         import redis
 
-        client = redis.Redis(port=self.sentinels[0].port, decode_responses=True)
+        client = redis.Redis(port=self.sentinels[sentinel].port, decode_responses=True)
         try:
             _host, port = client.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.SERVICE)
         finally:
@@ -359,7 +359,9 @@ class RedisSentinelSet:
         """Return once the Sentinels name the replica as master and it accepts writes."""
         import redis
 
-        _until(lambda: self.master_port() == self.replica.port, "the failover")
+        # Every Sentinel, not just one: a client may ask any of them.
+        for index in range(len(self.sentinels)):
+            _until(lambda i=index: self.master_port(i) == self.replica.port, "the failover")
         client = redis.Redis(port=self.replica.port, decode_responses=True)
         try:
             _until(lambda: client.info("replication")["role"] == "master", "the promotion")

@@ -23,6 +23,8 @@ import requests
 import imstoken
 from imstoken import _rejections
 from imstoken._adapters._origin import host_label, same_origin
+from imstoken._backends._protocol import secret_material
+from imstoken._caches._sealed import SealedCache
 from imstoken._caches._select import open_shared_cache
 from imstoken._rejections import Verdict, shared_verdict
 from imstoken.testing import Credential, LocalIMS
@@ -219,7 +221,9 @@ def test_fleet_a_shared_record_with_another_token_is_adopted_without_asking_ims(
         "file", path=str(tmp_path), prefix="imstoken", monotonic=time.monotonic, sleep=time.sleep
     )
     assert shared is not None
-    shared.store(provider.cache_key, newer, time.time())
+    # Sealed with the credential's secret, as the other host's provider writes it.
+    sealed = SealedCache(shared, lambda: secret_material(cred.client_secret))
+    sealed.store(provider.cache_key, newer, time.time())
     api.accept = lambda token: token == newer.access_token
     with httpx.Client(auth=provider) as client:
         assert client.get(api.url).status_code == 200
