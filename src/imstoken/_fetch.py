@@ -15,6 +15,7 @@ from . import _metrics as metrics
 from ._backends import Backend
 from ._budget import Budget, CacheLatency
 from ._caches import SharedCache
+from ._caches import _bounded as bounded
 from ._clocks import Clocks
 from ._http import RawResponse, TokenClients, send_async, send_sync
 from ._plans import drive, drive_sync
@@ -27,11 +28,17 @@ logger = logging.getLogger("imstoken")
 
 @dataclass(frozen=True, slots=True)
 class CacheCall:
-    """A step of the shared-cache plan: call ``function(*args)`` (named ``what`` in logs)."""
+    """A step of the shared-cache plan: call ``function(*args)`` (named ``what`` in logs).
+
+    The caller waits for it at most ``within`` seconds (None: no limit; 0 or less: not at all),
+    then abandons it; ``undo(result)`` then cleans up after it if it completes later.
+    """
 
     what: str
     function: Callable[..., Any]
     args: tuple[Any, ...]
+    within: float | None = None
+    undo: Callable[[Any], None] | None = None
 
 
 #: Yields cache calls, or None for "fetch from the endpoint now"; returns the entry.
@@ -51,6 +58,8 @@ class Fetcher:
     clocks: Clocks
     clients: TokenClients = field(repr=False)
     cache_latency: CacheLatency = field(default_factory=CacheLatency, repr=False)
+    #: Whether an abandoned (late) cache call was logged as a WARNING since the last timely one.
+    late_reported: bool = field(default=False, repr=False)
 
     @property
     def credential(self) -> CredentialKind:
@@ -90,7 +99,13 @@ class Fetcher:
         def execute(step: CacheCall | None) -> Any:
             if step is None:
                 return self._network_sync(budget.for_endpoint())
-            return self._cache_call(step)
+            future = bounded.submit(self._cache_call, step)
+            try:
+                finished, result = bounded.wait_sync(future, step.within)
+            except BaseException:
+                self._abandon(step, future)
+                raise
+            return self._outcome(step, future, finished, result)
 
         return drive_sync(self._through_shared(self.shared, force, started, budget), execute)
 
@@ -98,14 +113,18 @@ class Fetcher:
         """Fetch from asyncio: cache calls run in a worker thread, HTTP on the event loop."""
         if self.shared is None:
             return await self._network_async()
-        import asyncio
-
         budget = self.budget()
 
         async def execute(step: CacheCall | None) -> Any:
             if step is None:
                 return await self._network_async(budget.for_endpoint())
-            return await asyncio.to_thread(self._cache_call, step)
+            future = bounded.submit(self._cache_call, step)
+            try:
+                finished, result = await bounded.wait_async(future, step.within)
+            except BaseException:  # cancelled while waiting: the call goes on alone
+                self._abandon(step, future)
+                raise
+            return self._outcome(step, future, finished, result)
 
         return await drive(self._through_shared(self.shared, force, started, budget), execute)
 
@@ -151,9 +170,13 @@ class Fetcher:
         return None
 
     def delete_shared(self) -> None:
-        """Forget the token in the shared cache, if there is one."""
+        """Forget the token in the shared cache, if there is one (waiting at most ``deadline``)."""
         if self.shared is not None:
-            self._cache_call(CacheCall("delete", self.shared.delete, (self.cache_key,)))
+            future = bounded.submit(
+                self._cache_call, CacheCall("delete", self.shared.delete, (self.cache_key,))
+            )
+            if not bounded.wait_sync(future, self.limits.deadline)[0]:
+                bounded.abandon(future)
 
     async def aclose(self) -> None:
         """Close the async HTTP client, if imstoken made it."""
@@ -175,6 +198,27 @@ class Fetcher:
             logger.warning("imstoken: shared cache %s failed (%s)", step.what, type(error).__name__)
             return None
 
+    def _outcome(self, step: CacheCall, future: Any, finished: bool, result: Any) -> Any:
+        """A cache call's result if it finished in time; else it is abandoned (None)."""
+        if finished:
+            self.late_reported = False
+            return result
+        self._abandon(step, future)
+        return None
+
+    def _abandon(self, step: CacheCall, future: Any) -> None:
+        """Stop waiting for a cache call that overran its share of the deadline."""
+        bounded.abandon(future, step.undo)
+        level = logging.INFO if self.late_reported else logging.WARNING
+        self.late_reported = True
+        logger.log(
+            level,
+            "imstoken: shared cache %s took longer than the %.2f s the deadline left for it; "
+            "going on without it",
+            step.what,
+            max(step.within or 0.0, 0.0),
+        )
+
     # ------------------------------------------------------------------ the plan (no I/O)
 
     def _through_shared(
@@ -188,52 +232,68 @@ class Fetcher:
         the error goes on.
         """
         key = self.cache_key
-        cost = self.cache_latency
         budget = budget or self.budget()
+        cost = self.cache_latency.estimate(self.clocks.monotonic())
         load = CacheCall("load", shared.load, (key,))
-        if not force and budget.allows(cost.seconds):
-            found = self._shared_entry((yield from self._timed(load)), started, force)
+        if not force and budget.allows(cost):
+            loaded = yield from self._timed(load, budget.cache_window())
+            found = self._shared_entry(loaded, started, force)
             if found is not None:
                 return found
+            cost = self.cache_latency.estimate(self.clocks.monotonic())
         handle = None
         # acquire, the load under the lock, and the release: all three must fit.
-        if budget.allows(cost.seconds, calls=3):
+        if budget.allows(cost, calls=3):
             lock_ttl, lock_wait = self.lock_times()
-            wait = budget.lock_wait(lock_wait, cost.seconds * 2)
-            acquire = CacheCall("acquire", shared.acquire, (key, lock_ttl, wait))
-            handle = yield from self._timed(acquire)
+            wait = budget.lock_wait(lock_wait, cost * 2)
+            # A lock taken after its caller gave up on it is released as soon as it is taken.
+            acquire = CacheCall(
+                "acquire", shared.acquire, (key, lock_ttl, wait), undo=shared.release
+            )
+            handle = yield from self._timed(acquire, budget.cache_window())
             tried_lock = True
         else:
             tried_lock = False
-        release = CacheCall("release", shared.release, (handle,))
         try:
             found = None
-            if tried_lock and budget.allows(cost.seconds, calls=2 if handle is not None else 1):
-                found = self._shared_entry((yield from self._timed(load)), started, force)
+            cost = self.cache_latency.estimate(self.clocks.monotonic())
+            if tried_lock and budget.allows(cost, calls=2 if handle is not None else 1):
+                loaded = yield from self._timed(load, budget.cache_window())
+                found = self._shared_entry(loaded, started, force)
             if found is None:
                 found = yield None
-                if budget.remaining() >= cost.seconds * (2 if handle is not None else 1):
+                cost = self.cache_latency.estimate(self.clocks.monotonic())
+                if budget.remaining() >= cost * (2 if handle is not None else 1):
                     store = CacheCall("store", shared.store, (key, found.token, found.obtained_at))
-                    yield from self._timed(store)
+                    # After the endpoint: what is left of the deadline, the release's share
+                    # included (an abandoned store is harmless).
+                    yield from self._timed(store, budget.remaining())
         except GeneratorExit:
             # Closed mid-fetch (its driver was dropped): nothing may be yielded now, so release
-            # here, or every process would wait out the lock's expiry.
+            # in the background, or every process would wait out the lock's expiry.
             if handle is not None:
-                self._cache_call(release)
+                bounded.submit(self._cache_call, self._release(shared, handle, budget))
             raise
         except BaseException:
             if handle is not None:
-                yield release
+                yield self._release(shared, handle, budget)
             raise
         if handle is not None:
-            yield release
+            yield self._release(shared, handle, budget)
         return found
 
-    def _timed(self, call: CacheCall) -> Generator[CacheCall | None, Any, Any]:
-        """Yield one cache call and note how long it took (for the next budget decisions)."""
+    @staticmethod
+    def _release(shared: SharedCache, handle: Any, budget: Budget) -> CacheCall:
+        """The lock's release: waited for while the deadline lasts, then it goes on alone."""
+        return CacheCall("release", shared.release, (handle,), within=max(budget.remaining(), 0.0))
+
+    def _timed(self, call: CacheCall, within: float) -> Generator[CacheCall | None, Any, Any]:
+        """Yield one cache call, waited for at most ``within`` seconds, and note how long it
+        took (for the next budget decisions); one that overran counts as taking ``within``."""
         begin = self.clocks.monotonic()
-        result = yield call
-        self.cache_latency.observe(self.clocks.monotonic() - begin)
+        result = yield replace(call, within=within)
+        took = self.clocks.monotonic() - begin
+        self.cache_latency.observe(min(took, max(within, 0.0)), self.clocks.monotonic())
         return result
 
     def _shared_entry(

@@ -6,6 +6,7 @@
 - ``_file``: one machine, many processes (``cache = "file"``);
 - ``_redis``: many hosts (``cache = "redis://..."``);
 - ``_select``: the cache a ``cache`` setting names.
+- ``_bounded``: every cache call on a process-owned pool, waited for only as the deadline allows.
 """
 
 from ._protocol import LockHandle, RecordStore, SharedCache

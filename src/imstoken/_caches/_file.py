@@ -44,6 +44,7 @@ _FIRST_POLL = 0.002
 _MAX_POLL = 0.05
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
+NOT_A_FOLDER = "the cache folder path is not a folder: a file is in the way"
 _SUPPORTED = sys.platform != "win32" and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
 
 
@@ -94,7 +95,10 @@ class FileCache:
         try:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
-            self._outage.failed(_describe(error))
+            # A file where the folder (or one of its parents) should be: say so, not "File
+            # exists".
+            not_a_folder = error.errno in (errno.EEXIST, errno.ENOTDIR)
+            self._outage.failed(NOT_A_FOLDER if not_a_folder else _describe(error))
             return
         # Check the folder now, so a bad folder is reported when the provider is built.
         with self._directory():

@@ -9,6 +9,7 @@ not the lock files a running process may hold.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import time
@@ -112,6 +113,8 @@ def inspect(record: Record) -> None:
             info = os.stat(record.location, follow_symlinks=False)
         except FileNotFoundError:
             return
+        except OSError as error:
+            raise folder_error(error) from None
         record.present, record.modified, record.size = True, info.st_mtime, info.st_size
         return
     client = redis_client(record.url)
@@ -133,6 +136,8 @@ def clear(record: Record) -> bool:
             os.unlink(record.location)
         except FileNotFoundError:
             return False
+        except OSError as error:
+            raise folder_error(error) from None
         return True
     client = redis_client(record.url)
     try:
@@ -141,6 +146,15 @@ def clear(record: Record) -> bool:
         raise redis_error(record, error) from None
     finally:
         client.close()
+
+
+def folder_error(error: OSError) -> ConfigError:
+    """A one-line error naming ``cache_path`` for a cache folder that cannot be used."""
+    if error.errno == errno.ENOTDIR:
+        problem = "the cache folder path is not a folder: a file is in the way"
+    else:
+        problem = f"the cache folder cannot be used ({error.strerror or type(error).__name__})"
+    return ConfigError(problem, key="cache_path")
 
 
 def redis_error(record: Record, error: BaseException) -> ConfigError:
