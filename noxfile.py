@@ -46,10 +46,15 @@ def _figures(session: nox.Session, path: Path) -> None:
         )
 
 
+def _reinstall(session: nox.Session) -> str:
+    """The installer's flag that replaces an imstoken a reused (-r) environment already holds."""
+    return "--reinstall-package=imstoken" if session.venv_backend == "uv" else "--force-reinstall"
+
+
 def _sdk_session(name: str, requirement: str) -> None:
     @nox.session(name=name)
     def run(session: nox.Session) -> None:
-        session.install(f"{ROOT}[{name}]", requirement, *TEST_TOOLS)
+        session.install(_reinstall(session), f"{ROOT}[{name}]", requirement, *TEST_TOOLS)
         figures = Path(session.create_tmp()) / "figures.jsonl"
         figures.unlink(missing_ok=True)
         session.run(
@@ -66,11 +71,15 @@ for _name, _requirement in SDKS.items():
     _sdk_session(_name, _requirement)
 
 
+#: the extras whose floors the floors session holds the suite to (the SDK extras: their sessions)
+FLOOR_EXTRAS = ("redis", "requests", "otel")
+
+
 def floor_constraints() -> list[str]:
     """``name==floor`` for every ``name>=floor`` imstoken declares (dependencies, extras)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = list(project["dependencies"])
-    for extra in ("redis", "requests"):
+    for extra in FLOOR_EXTRAS:
         declared += project["optional-dependencies"][extra]
     pins = []
     for requirement in declared:
@@ -83,8 +92,11 @@ def floor_constraints() -> list[str]:
 
 SHOW_VERSIONS = """
 from importlib.metadata import version
-names = ["httpx", "authlib", "joserfc", "cachetools", "cryptography", "redis", "requests"]
+import imstoken
+names = ["httpx", "authlib", "joserfc", "cachetools", "cryptography", "redis", "requests",
+         "opentelemetry-api", "opentelemetry-sdk"]
 print("installed: " + ", ".join(f"{n}=={version(n)}" for n in names))
+print("imstoken from " + imstoken.__file__)
 """
 
 
@@ -94,9 +106,14 @@ def floors(session: nox.Session) -> None:
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("\n".join(floor_constraints()) + "\n", encoding="utf-8")
     session.log("floors: " + ", ".join(floor_constraints()))
+    # A reused environment holds the imstoken of an earlier run (same version): replace it.
+    reinstall = (
+        "--reinstall-package=imstoken" if session.venv_backend == "uv" else "--force-reinstall"
+    )
     session.install(
-        "-c", str(constraints), f"{ROOT}[redis,requests]",
-        *TEST_TOOLS, "freezegun>=1.5", "hypothesis>=6.100",
+        reinstall, "-c", str(constraints), f"{ROOT}[{','.join(FLOOR_EXTRAS)}]",
+        # opentelemetry-sdk for tests/test_metrics.py: it resolves to the api floor's release.
+        *TEST_TOOLS, "freezegun>=1.5", "hypothesis>=6.100", "opentelemetry-sdk",
     )  # fmt: skip
     session.run("python", "-c", SHOW_VERSIONS)
     session.run(

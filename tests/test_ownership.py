@@ -351,7 +351,11 @@ def test_a_background_refresh_cut_short_by_its_loop_ending_is_started_again(
     clock = FakeClock()
     refreshed = threading.Event()
     provider = imstoken.from_config(
-        cred.config("oauth", **LIMITS), clock=clock, on_token=lambda _: refreshed.set()
+        cred.config("oauth", **LIMITS),
+        clock=clock,
+        on_token=lambda _: refreshed.set(),
+        # "200 s before expiry" is stale only if the refresh start is not spread (random).
+        policy=imstoken.RefreshPolicy(refresh_spread=0.0),
     )
 
     async def main() -> Token:

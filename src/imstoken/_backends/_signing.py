@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 
@@ -41,28 +42,23 @@ class AssertionSigner:
     def sign(self, *, issuer: str, subject: str | None, audience: str, now: float) -> str:
         """A signed assertion: ``iss``, ``sub``, ``aud``, ``iat``, ``exp``, a fresh ``jti``
         and the extra claims. It is a bearer credential until it expires: never log it."""
-        # Lazily: authlib's OAuth 2.0 package costs tens of milliseconds to import, and only
-        # the standard profile signs this way.
-        from authlib.oauth2.rfc7523 import JWTBearerGrant
-
         header: dict[str, Any] = {"alg": self.algorithm, "typ": "JWT"}
         if self.key_id:
             header["kid"] = self.key_id
         issued_at = int(now)
-        payload = dict(self.claims)
+        # The claims authlib's rfc7523 puts in (iss, aud, sub if any, iat, exp), then the extra
+        # ones. Signed with joserfc directly, as authlib >= 1.7 does: authlib 1.6's rfc7523 signs
+        # with authlib.jose, which takes no joserfc key (and authlib >= 1.7 needs joserfc >= 1.6,
+        # hence cryptography >= 45, which apps pinned to cryptography < 39 cannot install).
+        payload: dict[str, Any] = {"iss": issuer, "aud": audience}
+        if subject:
+            payload["sub"] = subject
+        payload["iat"] = issued_at
+        payload["exp"] = issued_at + self.lifetime
+        payload.update(self.claims)
         # A unique jti lets the server reject a replayed assertion (RFC 7523 §3, item 7).
         payload["jti"] = secrets.token_urlsafe(24)
-        signed = JWTBearerGrant.sign(
-            self.signing_key.jwk,
-            issuer=issuer,
-            audience=audience,
-            subject=subject,
-            issued_at=issued_at,
-            expires_at=issued_at + self.lifetime,
-            claims=payload,
-            header=header,
-        )
-        return signed.decode() if isinstance(signed, bytes) else str(signed)
+        return jwt.encode(header, payload, self.signing_key.jwk, algorithms=[self.algorithm])
 
 
 def _segment(token: str, index: int) -> dict[str, Any]:

@@ -46,12 +46,14 @@ def verify_key_of(public_key: str | Mapping[str, Any] | None, private_key: str |
             loaded = private.public_key()
         else:
             loaded = serialization.load_pem_public_key(pem)
-        if isinstance(loaded, rsa.RSAPublicKey):
-            key = RSAKey.import_key(loaded)
-        elif isinstance(loaded, ec.EllipticCurvePublicKey):
-            key = ECKey.import_key(loaded)
-        else:
+        if not isinstance(loaded, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise ValueError("only RSA and EC public keys are supported")
+        # joserfc < 1.6 imports PEM bytes but not cryptography key objects; PEM works on all.
+        public_pem = loaded.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        key_type = RSAKey if isinstance(loaded, rsa.RSAPublicKey) else ECKey
+        key = key_type.import_key(public_pem)
     if not isinstance(key, RSAKey | ECKey):
         raise ValueError("only RSA and EC public keys are supported")
     return key
