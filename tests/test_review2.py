@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
 import imstoken
-from imstoken.testing import register_secret
+from imstoken.testing import LocalIMS, register_secret
 
 from .conftest import OAUTH_CONFIG, OAUTH_URL
 
@@ -71,6 +74,79 @@ def test_a_secret_echoed_as_uppercase_json_surrogates_is_redacted(
     # Java and .NET write \uD83D\uDE00; Python writes \ud83d\ude00.
     escaped = json.dumps(SECRET).replace("\\ud83d\\ude00", "\\uD83D\\uDE00")
     assert "\\uD83D" in escaped
-    body = '{"error": "invalid_client", "error_description": "%s"}' % json.dumps(escaped)[1:-1]
+    description = json.dumps(escaped)[1:-1]
+    body = '{"error": "invalid_client", "error_description": "' + description + '"}'
     error = _refused(mock, httpx.Response(400, content=body.encode()))
     _assert_hidden(error, escaped)
+
+
+# ---------------------------------------------------------------- FIFOs where secrets should be
+
+
+def _fifo_in(tmp_path: Path, name: str) -> Path:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def test_a_secret_file_swapped_for_a_fifo_never_blocks_a_fetch(
+    local_ims: LocalIMS, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    credential = local_ims.add_credential()
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(credential.client_secret + "\n")
+    config = {**credential.config("oauth"), "client_secret": {"file": str(secret_file)}}
+    provider = imstoken.from_config(config)
+    provider.get_token()
+    secret_file.unlink()
+    _fifo_in(tmp_path, "secret")
+    # Before the fix the re-read opened the FIFO and waited for a writer for ever.
+    done: list[imstoken.Token] = []
+    worker = threading.Thread(
+        target=lambda: done.append(provider.get_token(force_refresh=True)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)
+    if worker.is_alive():
+        with open(secret_file, "wb"):  # release the stuck reader (it sees EOF)
+            pass
+        worker.join()
+        pytest.fail("the fetch blocked on a FIFO at the secret file's path")
+    assert done and local_ims.count("oauth") == 2
+    assert "not a regular file" in caplog.text
+    with pytest.raises(imstoken.ConfigError, match="not a regular file") as caught:
+        imstoken.from_config(config)
+    assert caught.value.key == "client_secret"
+
+
+@pytest.mark.parametrize("which", ["private_key_path", "config file"])
+def test_a_fifo_as_key_or_config_file_is_a_config_error(
+    local_ims: LocalIMS, tmp_path: Path, which: str
+) -> None:
+    credential = local_ims.add_credential()
+    fifo = _fifo_in(tmp_path, "k.pem" if which == "private_key_path" else "ims.toml")
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            if which == "private_key_path":
+                config = credential.config("jwt")
+                config.pop("private_key", None)
+                imstoken.from_config({**config, "private_key_path": str(fifo)})
+            else:
+                imstoken.from_file(fifo)
+        except BaseException as error:  # handed to the test thread
+            errors.append(error)
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    if worker.is_alive():
+        with open(fifo, "wb"):
+            pass
+        worker.join()
+        pytest.fail(f"building blocked on a FIFO as the {which}")
+    assert len(errors) == 1 and isinstance(errors[0], imstoken.ConfigError)
+    assert "not a regular file" in str(errors[0])
