@@ -74,9 +74,7 @@ def _char_forms(ch: str) -> list[str]:
         forms.append(re.escape("\\u") + _any_case(f"{ord(ch):04x}"))
     else:  # JSON escapes it as a UTF-16 surrogate pair, in either hex case
         units = ch.encode("utf-16-be")
-        forms.append(
-            "".join(re.escape("\\u") + _any_case(units[i : i + 2].hex()) for i in (0, 2))
-        )
+        forms.append("".join(re.escape("\\u") + _any_case(units[i : i + 2].hex()) for i in (0, 2)))
     forms.extend(re.escape(entity) for entity in _HTML_ENTITIES.get(ch, ()))
     if ch == "/":
         forms.append(re.escape("\\/"))
