@@ -10,6 +10,14 @@ from typing import Final
 from urllib.parse import quote, quote_plus
 
 _MASK: Final = "**********"
+# How an HTML page (an error page of a gateway, say) writes the characters it must escape.
+_HTML_ENTITIES: Final = {
+    "&": ("&amp;", "&#38;", "&#x26;"),
+    "<": ("&lt;", "&#60;", "&#x3c;", "&#x3C;"),
+    ">": ("&gt;", "&#62;", "&#x3e;", "&#x3E;"),
+    '"': ("&quot;", "&#34;", "&#x22;"),
+    "'": ("&#x27;", "&#39;", "&apos;"),
+}
 
 
 class Secret:
@@ -64,6 +72,10 @@ def _char_forms(ch: str) -> list[str]:
         forms.append(re.escape(escaped))
     if ord(ch) < 0x10000:
         forms.append(re.escape("\\u") + _any_case(f"{ord(ch):04x}"))
+    else:  # JSON escapes it as a UTF-16 surrogate pair, in either hex case
+        units = ch.encode("utf-16-be")
+        forms.append("".join(re.escape("\\u") + _any_case(units[i : i + 2].hex()) for i in (0, 2)))
+    forms.extend(re.escape(entity) for entity in _HTML_ENTITIES.get(ch, ()))
     if ch == "/":
         forms.append(re.escape("\\/"))
     return forms
@@ -71,8 +83,8 @@ def _char_forms(ch: str) -> list[str]:
 
 def encoded_pattern(value: str) -> re.Pattern[str]:
     """A pattern for ``value`` in every text form a secret travels in: raw, percent-encoded
-    (``quote``, ``quote_plus``; any hex case, any mix of encoded and plain characters) and
-    JSON-escaped (``ensure_ascii`` or not, ``\\/``)."""
+    (``quote``, ``quote_plus``; any hex case, any mix of encoded and plain characters),
+    JSON-escaped (``ensure_ascii`` or not, ``\\/``, surrogate pairs) and HTML-escaped."""
     return re.compile("".join("(?:" + "|".join(_char_forms(ch)) + ")" for ch in value))
 
 

@@ -9,8 +9,10 @@ last good value (one WARNING until it is readable again); a call never fails bec
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,11 +114,27 @@ def _which(reason: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    data = read_regular_file(path, MAX_SECRET_FILE_BYTES + 1)
     if len(data) > MAX_SECRET_FILE_BYTES:
         raise OSError("is too large for a secret")
     return data.decode("utf-8-sig")
+
+
+def read_regular_file(path: Path, limit: int = -1) -> bytes:
+    """Up to ``limit`` bytes (all for -1) of the regular file at ``path`` (links followed).
+
+    Opened without blocking and checked with ``fstat`` before a byte is read: a FIFO, a
+    socket or a device where a secret should be raises ``OSError("is not a regular file")``
+    instead of blocking the caller for ever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    with open(fd, "rb", closefd=True) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            raise OSError("is not a regular file")
+        return handle.read(limit)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

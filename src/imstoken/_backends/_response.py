@@ -194,7 +194,9 @@ def read_token_response(
     # Every token is sent as "Authorization: Bearer ...": a token of another type (RFC 6749
     # §7.1) cannot be used. ``require_bearer`` only decides whether a missing type is accepted.
     if token_type.lower() != "bearer":
-        raise fail(f"token response has token_type {_short_text(token_type, 40)!r}, not 'bearer'")
+        raise fail(
+            f"token response has token_type {_short_text(token_type, 40, secrets)!r}, not 'bearer'"
+        )
 
     raw_expires = payload.get("expires_in")
     if raw_expires is None:

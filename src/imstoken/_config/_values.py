@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._secret_files import read_regular_file
 from ._urls import (
     has_control_character,
     host_problem,
@@ -188,7 +189,7 @@ def read_bytes(
     unreadable file); the reason never holds the file's content.
     """
     try:
-        return path.read_bytes()
+        return read_regular_file(path)
     except FileNotFoundError:
         raise problem(missing) from None
     except IsADirectoryError as exc:
@@ -200,4 +201,6 @@ def read_bytes(
 
 
 def _unreadable(exc: OSError) -> str:
+    if exc.strerror is None and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]  # "is not a regular file"
     return f"could not be read ({exc.strerror or type(exc).__name__})"
