@@ -21,7 +21,6 @@ import pytest
 import requests
 
 import imstoken
-from imstoken import _rejections
 from imstoken._adapters._origin import host_label, same_origin
 from imstoken._backends._protocol import secret_material
 from imstoken._caches._sealed import SealedCache
@@ -31,13 +30,6 @@ from imstoken.testing import Credential, LocalIMS
 
 from .api_server import ApiServer, api  # noqa: F401 - fixture
 from .conftest import FakeClock
-
-
-@pytest.fixture(autouse=True)
-def _fresh_401_history() -> Iterator[None]:
-    _rejections.clear()
-    yield
-    _rejections.clear()
 
 
 @pytest.fixture
@@ -245,7 +237,6 @@ def test_fleet_a_shared_token_younger_than_the_interval_is_not_replaced(
     hosts = []
     for _ in range(3):  # three processes of a fleet, one after the other
         imstoken_slots_clear()  # nothing in memory, no 401 history of its own
-        _rejections.clear()
         hosts.append(imstoken.from_config(config, monotonic=FakeClock(5.0)))
         with httpx.Client(auth=hosts[-1]) as client:
             for _ in range(3):
@@ -267,7 +258,6 @@ def test_fleet_an_old_shared_token_is_replaced_once_for_the_fleet(
     for _ in range(3):  # three processes of a fleet, a few seconds apart
         wall.advance(5)
         imstoken_slots_clear()
-        _rejections.clear()
         with httpx.Client(auth=imstoken.from_config(config, clock=wall)) as client:
             for _ in range(3):
                 assert client.get(api.url).status_code == 401
@@ -517,3 +507,52 @@ def test_requests_a_file_body_is_rewound_and_sent_again(
     response = session.post(api.url, data=body)
     assert response.status_code == 200
     assert api.bodies == [b"file-body", b"file-body"]
+
+
+def test_the_401_history_outlives_thousands_of_other_credentials(
+    ims: LocalIMS, cred: Credential, api: ApiServer, mono: FakeClock
+) -> None:
+    api.accept = lambda token: False
+    held = provider_for(cred, mono)  # the app keeps using this credential: its token stays
+    with httpx.Client(auth=held) as client:
+        assert client.get(api.url).status_code == 401
+    assert ims.count() == 2  # the first token and its one 401-driven replacement
+    # A service for many organizations builds providers for 5,000 other credentials...
+    for index in range(5000):
+        other = imstoken.from_config(
+            {"credential": "oauth", "client_id": f"tenant-{index}", "client_secret": "s",
+             "org_id": "ABCDEF123456@AdobeOrg", "scopes": ["openid"]}
+        )  # fmt: skip
+        other.close()
+    # ...and a provider per call for this one: within the interval, a 401 still goes back.
+    with httpx.Client(auth=provider_for(cred, mono)) as client:
+        assert client.get(api.url).status_code == 401
+    assert ims.count() == 2
+
+
+def test_a_401_replacement_takes_any_other_fresh_shared_token_however_old(
+    ims: LocalIMS, cred: Credential, tmp_path: Any
+) -> None:
+    # Another process of the fleet stored its replacement just before this one, having read
+    # the record, decided to replace the rejected token: the fetch must take that one.
+    provider = imstoken.from_config(cred.config("oauth", cache="file", cache_path=str(tmp_path)))
+    rejected = provider.get_token()
+    shared = open_shared_cache(
+        "file", path=str(tmp_path), prefix="imstoken", monotonic=time.monotonic, sleep=time.sleep
+    )
+    assert shared is not None
+    other = imstoken.Token("replaced-by-another-host", "bearer", rejected.expires_at, "oauth")
+    started = time.time()
+    SealedCache(shared, lambda: secret_material(cred.client_secret)).store(
+        provider.cache_key,
+        other,
+        started - 1.0,  # stored before this fetch began
+    )
+    fetcher = provider._fetcher
+    entry = fetcher.fetch_sync(True, started, rejected.access_token)
+    assert entry.token.access_token == other.access_token
+    assert ims.count() == 1
+    # A plain force_refresh still wants a token newer than its start.
+    assert fetcher.fetch_sync(True, started).token.access_token != other.access_token
+    assert ims.count() == 2
+    provider.close()

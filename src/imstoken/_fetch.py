@@ -90,8 +90,12 @@ class Fetcher:
 
     # ------------------------------------------------------------------ doing the steps
 
-    def fetch_sync(self, force: bool, started: float) -> Entry:
-        """Fetch on this thread: a shared token if there is one, else the endpoint's."""
+    def fetch_sync(self, force: bool, started: float, avoid: str | None = None) -> Entry:
+        """Fetch on this thread: a shared token if there is one, else the endpoint's.
+
+        ``avoid``: the access token an API rejected (a forced fetch because of a 401): any other
+        fresh shared token will do, however old.
+        """
         if self.shared is None:
             return self._network_sync()
         budget = self.budget()
@@ -107,9 +111,10 @@ class Fetcher:
                 raise
             return self._outcome(step, future, finished, result)
 
-        return drive_sync(self._through_shared(self.shared, force, started, budget), execute)
+        plan = self._through_shared(self.shared, force, started, budget, avoid)
+        return drive_sync(plan, execute)
 
-    async def fetch_async(self, force: bool, started: float) -> Entry:
+    async def fetch_async(self, force: bool, started: float, avoid: str | None = None) -> Entry:
         """Fetch from asyncio: cache calls run in a worker thread, HTTP on the event loop."""
         if self.shared is None:
             return await self._network_async()
@@ -126,7 +131,8 @@ class Fetcher:
                 raise
             return self._outcome(step, future, finished, result)
 
-        return await drive(self._through_shared(self.shared, force, started, budget), execute)
+        plan = self._through_shared(self.shared, force, started, budget, avoid)
+        return await drive(plan, execute)
 
     def budget(self) -> Budget:
         """A new fetch's time budget: cache calls, lock waits and retries all spend it."""
@@ -222,7 +228,12 @@ class Fetcher:
     # ------------------------------------------------------------------ the plan (no I/O)
 
     def _through_shared(
-        self, shared: SharedCache, force: bool, started: float, budget: Budget | None = None
+        self,
+        shared: SharedCache,
+        force: bool,
+        started: float,
+        budget: Budget | None = None,
+        avoid: str | None = None,
     ) -> CachePlan:
         """A fresh shared token, else one fetch under the shared lock, stored for the others.
 
@@ -237,7 +248,7 @@ class Fetcher:
         load = CacheCall("load", shared.load, (key,))
         if not force and budget.allows(cost):
             loaded = yield from self._timed(load, budget.cache_window())
-            found = self._shared_entry(loaded, started, force)
+            found = self._shared_entry(loaded, started, force, avoid)
             if found is not None:
                 return found
             cost = self.cache_latency.estimate(self.clocks.monotonic())
@@ -259,7 +270,7 @@ class Fetcher:
             cost = self.cache_latency.estimate(self.clocks.monotonic())
             if tried_lock and budget.allows(cost, calls=2 if handle is not None else 1):
                 loaded = yield from self._timed(load, budget.cache_window())
-                found = self._shared_entry(loaded, started, force)
+                found = self._shared_entry(loaded, started, force, avoid)
             if found is None:
                 found = yield None
                 cost = self.cache_latency.estimate(self.clocks.monotonic())
@@ -297,15 +308,23 @@ class Fetcher:
         return result
 
     def _shared_entry(
-        self, loaded: tuple[Token, float] | None, started: float, force: bool
+        self,
+        loaded: tuple[Token, float] | None,
+        started: float,
+        force: bool,
+        avoid: str | None = None,
     ) -> Entry | None:
-        """Accept a token from the shared cache if it is fresh (and, when forced, newer)."""
+        """Accept a token from the shared cache if it is fresh and, when forced, newer (or, when
+        forced by an API's 401, any token but the rejected one: another process replaced it)."""
         if loaded is None:
             return None
         token, obtained_at = loaded
         if token.credential != self.credential:
             return None
-        if force and obtained_at < started:
+        if avoid is not None:
+            if token.access_token == avoid:
+                return None
+        elif force and obtained_at < started:
             return None
         now = self.clocks.wall()
         # Another host's clock may run a little ahead of ours: its token is not "from the

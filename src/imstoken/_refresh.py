@@ -184,7 +184,8 @@ class Refresher:
                 return decision.entry
             assert fetch is not None
             if decision.action is Action.LEAD:
-                self._run_sync(fetch, force or rejected is not None, background=False)
+                avoid = rejected.access_token if rejected is not None else None
+                self._run_sync(fetch, force or avoid is not None, background=False, avoid=avoid)
             if not give_up_at:
                 give_up_at = time.monotonic() + self.wait_limit()
             try:
@@ -217,10 +218,12 @@ class Refresher:
         self._background.add(done)
         done.add_done_callback(self._background.discard)
 
-    def _run_sync(self, fetch: Flight, force: bool, *, background: bool) -> None:
+    def _run_sync(
+        self, fetch: Flight, force: bool, *, background: bool, avoid: str | None = None
+    ) -> None:
         started = self._clocks.wall()
         try:
-            entry = self._fetcher.fetch_sync(force, started)
+            entry = self._fetcher.fetch_sync(force, started, avoid)
         except BaseException as error:
             self._finish_failure(fetch, error, background=background)
             if not isinstance(error, Exception):
@@ -245,8 +248,9 @@ class Refresher:
             assert fetch is not None
             if decision.action is Action.LEAD:
                 # A task of its own: a cancelled caller must not abandon the others' fetch.
-                forced = force or rejected is not None
-                self._spawn(fetch, self._run_async(fetch, forced, background=False))
+                avoid = rejected.access_token if rejected is not None else None
+                forced = force or avoid is not None
+                self._spawn(fetch, self._run_async(fetch, forced, background=False, avoid=avoid))
                 give_up_at = time.monotonic() + self.wait_limit()
             elif not give_up_at:
                 give_up_at = time.monotonic() + self.wait_limit()
@@ -289,11 +293,13 @@ class Refresher:
         task.add_done_callback(lambda _: self._abandon(fetch))
         fetch.task = task
 
-    async def _run_async(self, fetch: Flight, force: bool, *, background: bool) -> None:
+    async def _run_async(
+        self, fetch: Flight, force: bool, *, background: bool, avoid: str | None = None
+    ) -> None:
         started = self._clocks.wall()
         current_flight.set(fetch)  # this task's context: locks taken for it are noted on it
         try:
-            entry = await self._fetcher.fetch_async(force, started)
+            entry = await self._fetcher.fetch_async(force, started, avoid)
         except BaseException as error:
             self._finish_failure(fetch, error, background=background)
             if isinstance(error, Exception):

@@ -12,7 +12,9 @@ per credential (its cache key):
 - past that the 401 goes back to the caller unchanged, with one WARNING per interval that
   names the API host (never the token).
 
-The state is process-wide, like the slots (:mod:`imstoken._slots`), and fork-safe.
+The state lives on the credential's slot (:mod:`imstoken._slots`), so it is process-wide, is
+never dropped because of how many credentials there are while their tokens are usable, and is
+fork-safe.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
-
-from cachetools import LRUCache
 
 if TYPE_CHECKING:
     from ._fetch import Fetcher
@@ -66,9 +66,10 @@ def shared_verdict(
 class RejectionState:
     """The 401 bookkeeping of one credential in this process."""
 
-    __slots__ = ("__weakref__", "lock", "pending", "replaced_at", "warned_at")
+    __slots__ = ("lock", "pending", "pid", "replaced_at", "warned_at")
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.lock = threading.Lock()
         self.replaced_at: float | None = None  # monotonic instant of the last replacement
         self.warned_at: float | None = None
@@ -109,37 +110,18 @@ class RejectionState:
             return True
 
 
-_registry_lock = threading.Lock()
-_states: LRUCache[str, RejectionState] = LRUCache(maxsize=4096)
-
-
-def state_for(key: str) -> RejectionState:
-    """The process-wide 401 state of the credential with cache key ``key``."""
-    with _registry_lock:
-        state = _states.get(key)
-        if state is None:
-            state = _states[key] = RejectionState()
+def state_for(slot: Slot) -> RejectionState:
+    """The 401 state of the slot's credential, shared by every provider of it in the process."""
+    with slot.lock:
+        state = slot.rejections
+        if state is None or state.pid != os.getpid():
+            # New, or inherited through fork: a parent thread's lock or pending replacement
+            # means nothing here (the timestamps stay true: the monotonic clock is the machine's).
+            fresh = RejectionState()
+            if state is not None:
+                fresh.replaced_at, fresh.warned_at = state.replaced_at, state.warned_at
+            state = slot.rejections = fresh
         return state
-
-
-def clear() -> None:
-    """Forget every credential's 401 history in this process (tests)."""
-    with _registry_lock:
-        _states.clear()
-
-
-def _after_fork_in_child() -> None:
-    # The timestamps stay true (the monotonic clock is the machine's); locks and futures
-    # that a thread of the parent held do not.
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for state in list(_states.values()):
-        state.lock = threading.Lock()
-        state.pending = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RejectionGuard:
@@ -150,7 +132,10 @@ class RejectionGuard:
         self._refresher = refresher
         self._fetcher = fetcher
         self.interval = interval
-        self._state = state_for(fetcher.cache_key)
+
+    @property
+    def _state(self) -> RejectionState:
+        return state_for(self._slot)  # looked up each time: a forked child gets its own
 
     # ------------------------------------------------------------------ deciding (no I/O)
 

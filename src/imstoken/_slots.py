@@ -21,9 +21,13 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from ._errors import ConfigError
 from ._policy import Entry
+
+if TYPE_CHECKING:
+    from ._rejections import RejectionState
 
 logger = logging.getLogger("imstoken")
 
@@ -38,14 +42,34 @@ ENTRY_BYTES = 600
 # a sweep visits every slot, so its cost per new slot stays constant.
 MIN_SWEEP_GROWTH = 1024
 
-_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1000, "KIB": 1024, "M": 1024**2, "MB": 1000**2,
-          "MIB": 1024**2, "G": 1024**3, "GB": 1000**3, "GIB": 1024**3}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1024,
+    "KB": 1000,
+    "KIB": 1024,
+    "M": 1024**2,
+    "MB": 1000**2,
+    "MIB": 1024**2,
+    "G": 1024**3,
+    "GB": 1000**3,
+    "GIB": 1024**3,
+}
 
 
 class Slot:
     """Token and single-flight state for one cache key. ``lock`` is never held across I/O."""
 
-    __slots__ = ("__weakref__", "clock", "entry", "inflight", "key", "lock", "next_attempt_at")
+    __slots__ = (
+        "__weakref__",
+        "clock",
+        "entry",
+        "inflight",
+        "key",
+        "lock",
+        "next_attempt_at",
+        "rejections",
+    )
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -55,6 +79,9 @@ class Slot:
         self.lock = threading.Lock()
         self.inflight: Future[Entry] | None = None
         self.next_attempt_at = 0.0
+        # The 401 bookkeeping (imstoken._rejections), made at the first 401: it lives as long
+        # as the slot, which a count never evicts while its token is usable.
+        self.rejections: RejectionState | None = None
 
 
 def parse_budget(text: str) -> int:
