@@ -71,11 +71,6 @@ class RotatingBackend:
             return self._candidates[self._active]
 
     @property
-    def active_index(self) -> int:
-        """The index (in ``client_secrets``) of the secret in use."""
-        return self._active
-
-    @property
     def count(self) -> int:
         """How many secrets the credential has."""
         return len(self._candidates)
