@@ -30,7 +30,7 @@ from .._errors import ConfigError
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
-SCHEMES = SINGLE_SCHEMES + CLUSTER_SCHEMES + SENTINEL_SCHEMES
+SCHEMES = SINGLE_SCHEMES + CLUSTER_SCHEMES + SENTINEL_SCHEMES  # every form a cache URL takes
 
 # Options of the cluster and sentinel forms (the single-server form takes redis-py's own).
 _TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._caches._redis_connect import SCHEMES as REDIS_SCHEMES
 from .._errors import ConfigError
 from .._secret import Secret
 from .._token import CredentialKind
@@ -131,11 +132,8 @@ def _cache_spec(value: Any) -> str:
     lowered = spec.lower()
     if lowered in ("memory", "file", "none"):
         return lowered
-    if lowered.startswith(("redis://", "rediss://", "unix://")):
-        return spec
-    if lowered.startswith(("redis+cluster://", "rediss+cluster://")):
-        return spec
-    if lowered.startswith(("redis+sentinel://", "rediss+sentinel://")):
+    scheme, sep, _ = lowered.partition("://")
+    if sep and scheme in REDIS_SCHEMES:
         return spec
     raise config_error(
         "cache", 'must be "memory", "file" or a redis://, redis+cluster:// or redis+sentinel:// URL'
