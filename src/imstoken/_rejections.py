@@ -97,10 +97,6 @@ class RejectionState:
                 self.pending = None
         done.set_result(None)
 
-    def running(self) -> Future[None] | None:
-        """The replacement running now, if any."""
-        return self.pending
-
     def should_warn(self, mono: float, interval: float) -> bool:
         """True once per interval: the caller logs the refused 401."""
         with self.lock:
@@ -170,8 +166,22 @@ class RejectionGuard:
                 slot.entry = entry
         return entry
 
-    def _refuse(self, host: str | None, *, fleet: bool = False) -> None:
-        if self._state.should_warn(self._fetcher.clocks.monotonic(), self.interval):
+    def _settle(
+        self, loaded: tuple[Token, float] | None, rejected: Token, host: str | None
+    ) -> tuple[bool, Entry | None]:
+        """What the shared record settles: ``(True, entry)`` to use its newer token,
+        ``(True, None)`` to hand the 401 back, ``(False, None)`` when it settles nothing."""
+        verdict = shared_verdict(loaded, rejected, self._fetcher.clocks.wall(), self.interval)
+        if verdict is Verdict.ADOPT:
+            adopted = self._adopt(loaded, rejected)
+            return adopted is not None, adopted
+        if verdict is Verdict.HOLD:
+            self._refuse(self._state, host, fleet=True)
+            return True, None
+        return False, None
+
+    def _refuse(self, state: RejectionState, host: str | None, *, fleet: bool = False) -> None:
+        if state.should_warn(self._fetcher.clocks.monotonic(), self.interval):
             why = (
                 "the token in the shared cache was fetched"
                 if fleet
@@ -187,9 +197,6 @@ class RejectionGuard:
                 self.interval,
             )
 
-    def _wait_limit(self) -> float:
-        return self._refresher.wait_limit()
-
     # ------------------------------------------------------------------ sync
 
     def replace_sync(self, rejected: Token, host: str | None = None) -> Entry | None:
@@ -197,31 +204,26 @@ class RejectionGuard:
         if self._replaced_already(rejected):
             return self._refresher.entry_sync(False, rejected)
         if self._fetcher.shared is not None and self.interval > 0:
-            loaded = self._fetcher.load_shared()
-            verdict = shared_verdict(loaded, rejected, self._fetcher.clocks.wall(), self.interval)
-            if verdict is Verdict.ADOPT:
-                adopted = self._adopt(loaded, rejected)
-                if adopted is not None:
-                    return adopted
-            elif verdict is Verdict.HOLD:
-                self._refuse(host, fleet=True)
-                return None
-        done = self._state.claim(self._fetcher.clocks.monotonic(), self.interval)
+            settled, entry = self._settle(self._fetcher.load_shared(), rejected, host)
+            if settled:
+                return entry
+        state = self._state
+        done = state.claim(self._fetcher.clocks.monotonic(), self.interval)
         if done is None:
-            running = self._state.running()
+            running = state.pending
             if running is not None:  # another caller's replacement: wait for its token
                 try:
-                    running.result(timeout=self._wait_limit())
+                    running.result(timeout=self._refresher.wait_limit())
                 except FutureTimeout:
                     pass
             if self._replaced_already(rejected):
                 return self._refresher.entry_sync(False, rejected)
-            self._refuse(host)
+            self._refuse(state, host)
             return None
         try:
             return self._refresher.entry_sync(False, rejected)
         finally:
-            self._state.finish(done)
+            state.finish(done)
 
     # ------------------------------------------------------------------ async
 
@@ -233,28 +235,24 @@ class RejectionGuard:
             return await self._refresher.entry_async(False, rejected)
         if self._fetcher.shared is not None and self.interval > 0:
             loaded = await asyncio.to_thread(self._fetcher.load_shared)
-            verdict = shared_verdict(loaded, rejected, self._fetcher.clocks.wall(), self.interval)
-            if verdict is Verdict.ADOPT:
-                adopted = self._adopt(loaded, rejected)
-                if adopted is not None:
-                    return adopted
-            elif verdict is Verdict.HOLD:
-                self._refuse(host, fleet=True)
-                return None
-        done = self._state.claim(self._fetcher.clocks.monotonic(), self.interval)
+            settled, entry = self._settle(loaded, rejected, host)
+            if settled:
+                return entry
+        state = self._state
+        done = state.claim(self._fetcher.clocks.monotonic(), self.interval)
         if done is None:
-            running = self._state.running()
+            running = state.pending
             if running is not None:
                 try:
-                    async with asyncio.timeout(self._wait_limit()):
+                    async with asyncio.timeout(self._refresher.wait_limit()):
                         await asyncio.wrap_future(running)
                 except TimeoutError:
                     pass
             if self._replaced_already(rejected):
                 return await self._refresher.entry_async(False, rejected)
-            self._refuse(host)
+            self._refuse(state, host)
             return None
         try:
             return await self._refresher.entry_async(False, rejected)
         finally:
-            self._state.finish(done)
+            state.finish(done)
