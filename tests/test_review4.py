@@ -39,3 +39,13 @@ def test_check_probes_each_secret_without_touching_the_shared_cache(
     # The probes leave the check's own record alone (only the check's fetch replaced it).
     assert "does not open" not in capsys.readouterr().err
     assert record.read_bytes() != written  # the check itself still shares its fresh token
+
+
+def test_every_cache_layer_value_the_metrics_can_carry_is_documented() -> None:
+    from imstoken import _metrics
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "observability.md").read_text()
+    (line,) = [row for row in docs.splitlines() if row.startswith("- `imstoken.cache.layer`")]
+    names = ["FileCache", "RedisCache", "file cache", "Redis at 127.0.0.1", "MyOwnCache"]
+    for layer in {_metrics.cache_layer_of_name(name) for name in names}:
+        assert f"`{layer}`" in line, layer
