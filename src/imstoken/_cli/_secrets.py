@@ -21,7 +21,12 @@ def secret_verdicts(loaded: Loaded, kind: str) -> list[str]:
         return []
     lines = []
     for index, secret in enumerate(settings.client_secrets):
-        alone = replace(settings, client_secret=secret, client_secrets=(), source=None)
+        # Memory only: a probe must neither read the shared record (sealed under the active
+        # secret, so it would not open: a "planted or tampered" WARNING) nor replace it with one
+        # sealed under a secret the running apps do not use.
+        alone = replace(
+            settings, client_secret=secret, client_secrets=(), source=None, cache="memory"
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the retired-JWT warning is reported once already
             provider = provider_from_settings(alone)
