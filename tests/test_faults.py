@@ -48,6 +48,10 @@ def cred(ims: LocalIMS) -> Credential:
     return ims.add_credential(private_key=pem())  # the session's RSA key: no keygen per case
 
 
+#: A refused fetch is handed back to callers without a request for this long (refresh_retry_delay).
+REFUSAL_PAUSE = 30.0
+
+
 class VirtualTime:
     """Real elapsed time plus the sleeps the provider asked for (which are skipped)."""
 
@@ -80,9 +84,14 @@ def make(
     return imstoken.from_config(cred.config(kind, **settings), **options)
 
 
-def assert_recovers(ims: LocalIMS, provider: imstoken.TokenProvider) -> Token:
-    """Nothing bad was cached: with the fault gone, one new request gives an issued token."""
+def assert_recovers(
+    ims: LocalIMS, provider: imstoken.TokenProvider, vt: VirtualTime | None = None
+) -> Token:
+    """Nothing bad was cached: with the fault gone, one new request gives an issued token
+    (after a refusal, once its pause is over: ``vt`` skips it)."""
     ims.clear_faults()
+    if vt is not None:
+        vt.skipped += REFUSAL_PAUSE + 1
     before = ims.count()
     token = provider.get_token()
     assert ims.count() == before + 1
@@ -340,7 +349,7 @@ def test_fault_matrix(
         else:
             assert reached == 1  # retrying nonsense or a credential error cannot help
         seen = f"{type(error).__name__}(retryable={error.retryable}, status={error.status_code})"
-        assert_recovers(ims, provider)
+        assert_recovers(ims, provider, vt)
     record_property("case", case.name)
     record_property("caller_saw", seen)
     record_property("requests_to_ims", reached)
@@ -386,14 +395,20 @@ def test_retry_after_beyond_the_deadline_is_reported_to_the_caller(
 def test_a_real_credential_error_is_not_retried_and_names_the_error(
     ims: LocalIMS, cred: Credential, clock: FakeClock, record_property: Record
 ) -> None:
-    provider = make(cred, clock, VirtualTime(), client_secret=cred.client_secret + "-rotated")
+    vt = VirtualTime()
+    provider = make(cred, clock, vt, client_secret=cred.client_secret + "-rotated")
     for _ in range(3):
         with pytest.raises(TokenRequestError) as caught:
             provider.get_token()
         assert (caught.value.status_code, caught.value.error) == (401, "invalid_client")
         assert caught.value.retryable is False
         assert caught.value.debug_id
-    assert ims.count() == 3  # one request per call: nothing was cached, nothing retried
+    # Not retried, and not asked again by every caller: the refusal is handed back for a pause.
+    assert ims.count() == 1
+    vt.skipped += REFUSAL_PAUSE + 1
+    with pytest.raises(TokenRequestError):
+        provider.get_token()
+    assert ims.count() == 2
     record_property("requests_to_ims", ims.count())
 
 

@@ -223,7 +223,9 @@ def test_when_every_secret_is_refused_the_error_is_invalid_client_and_nothing_sw
             provider.get_token()
         assert caught.value.error == "invalid_client"
         with pytest.raises(imstoken.TokenRequestError):
-            provider.get_token()
+            provider.get_token()  # the same refusal, without a request (tests/test_refusal_pause.py)
+        with pytest.raises(imstoken.TokenRequestError):
+            provider.get_token(force_refresh=True)
     # Each fetch tried each secret once, old first both times.
     assert server.secrets_sent() == [old, new, old, new]
 

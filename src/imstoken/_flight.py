@@ -183,3 +183,19 @@ class LockLedger:
 
     def __repr__(self) -> str:
         return repr(self.inner)
+
+
+def new_flight(on_loop: bool, *, background: bool) -> Flight:
+    """A flight owned by the running loop, the process (a background refresh on the pool) or
+    the calling thread."""
+    if on_loop:
+        return Flight(loop=running_loop())
+    if background:
+        return Flight()
+    return Flight(thread=threading.current_thread())
+
+
+def as_flight(future: Future[Entry]) -> Flight:
+    """``future`` as the Flight it is: every in-flight future is made by :func:`new_flight`."""
+    assert isinstance(future, Flight)
+    return future

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import enum
 import logging
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -21,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _metrics as metrics
 from . import _workers
-from ._errors import ImsTokenError, TokenRequestError, TokenRequestTimedOut
+from ._errors import ImsTokenError, TokenRequestError, TokenRequestRefused, TokenRequestTimedOut
 from ._fetch import Fetcher
-from ._flight import FIRST_LOOK, LAST_LOOK, Abandoned, Flight, current_flight, running_loop
+from ._flight import FIRST_LOOK, LAST_LOOK, Abandoned, Flight, as_flight, current_flight, new_flight
 from ._policy import Entry
 from ._slots import Slot, remember
 from ._token import Token
@@ -117,7 +116,7 @@ class Refresher:
                 if entry.is_fresh(now, mono):
                     pass
                 elif slot.inflight is None and now >= slot.next_attempt_at and not self.closed:
-                    slot.inflight = flight = self._new_flight(on_loop, background=True)
+                    slot.inflight = flight = new_flight(on_loop, background=True)
                     decision = Decision(Action.SERVE_AND_REFRESH, entry, flight)
             else:
                 if (
@@ -130,28 +129,18 @@ class Refresher:
                 current = slot.inflight
                 if isinstance(current, Flight) and not on_loop and current.blocks_its_owner():
                     replaced, slot.inflight = current, None  # waiting would wedge its loop
-                if slot.inflight is None:
-                    slot.inflight = flight = self._new_flight(on_loop, background=False)
+                refused = None if force else slot.refused
+                if slot.inflight is None and refused is not None and mono < refused[1]:
+                    decision = Decision(Action.WAIT, None, refused[0])  # no request: same answer
+                elif slot.inflight is None:
+                    slot.inflight = flight = new_flight(on_loop, background=False)
                     decision = Decision(Action.LEAD, None, flight)
                 else:
-                    decision = Decision(Action.WAIT, None, self._flight(slot.inflight))
+                    decision = Decision(Action.WAIT, None, as_flight(slot.inflight))
         if replaced is not None:
             replaced.abandon()  # its waiters look again, and find the new flight
             replaced.stop_owner()
         return decision
-
-    @staticmethod
-    def _new_flight(on_loop: bool, *, background: bool) -> Flight:
-        if on_loop:
-            return Flight(loop=running_loop())
-        if background:
-            return Flight()  # run by the refresh pool: owned by the process
-        return Flight(thread=threading.current_thread())
-
-    @staticmethod
-    def _flight(future: Future[Entry]) -> Flight:
-        assert isinstance(future, Flight)  # every in-flight future is made by _new_flight
-        return future
 
     def wait_limit(self) -> float:
         """How long a waiter waits for a fetch: a safety net only, since the leader gives up
@@ -164,7 +153,7 @@ class Refresher:
         """Drop the token from the slot and the shared cache."""
         slot = self.slot
         with slot.lock:
-            slot.entry = None
+            slot.entry = slot.refused = None
             slot.next_attempt_at = 0.0
         self._fetcher.delete_shared()
 
@@ -324,7 +313,7 @@ class Refresher:
             current = slot.inflight is fetch
             if current:
                 slot.entry = entry  # a fetched token is the newest by construction
-                slot.inflight = None
+                slot.inflight = slot.refused = None
                 slot.next_attempt_at = 0.0
         if not current:
             # Replaced after its owner was given up for gone: the replacing fetch's result wins.
@@ -352,6 +341,10 @@ class Refresher:
                 # Space refresh attempts while a valid token exists; never loop on a failing IMS.
                 pause = self._fetcher.policy.retry_delay(slot.entry)
                 slot.next_attempt_at = self._clocks.wall() + pause
+                refused = isinstance(error, TokenRequestRefused) and not error.retryable
+                if refused and not background:  # no token: this refusal again, not a request each
+                    until = self._clocks.monotonic() + self._fetcher.policy.refresh_retry_delay
+                    slot.refused = (fetch, until)
         if not current:
             fetch.abandon()  # replaced: its waiters already moved on to the new fetch
             return

@@ -27,6 +27,7 @@ from ._errors import ConfigError
 from ._policy import Entry
 
 if TYPE_CHECKING:
+    from ._flight import Flight
     from ._rejections import RejectionState
 
 logger = logging.getLogger("imstoken")
@@ -68,6 +69,7 @@ class Slot:
         "key",
         "lock",
         "next_attempt_at",
+        "refused",
         "rejections",
     )
 
@@ -82,6 +84,9 @@ class Slot:
         # The 401 bookkeeping (imstoken._rejections), made at the first 401: it lives as long
         # as the slot, which a count never evicts while its token is usable.
         self.rejections: RejectionState | None = None
+        # A refused fetch (a non-retryable TokenRequestRefused) and the monotonic instant until
+        # which callers with no usable token get its error again instead of a request.
+        self.refused: tuple[Flight, float] | None = None
 
 
 def parse_budget(text: str) -> int:
@@ -241,7 +246,7 @@ def clear() -> None:
         # Slots stay registered: providers holding them must keep sharing with new ones.
         for slot in list(registry.live.values()):
             with slot.lock:
-                slot.entry = None
+                slot.entry = slot.refused = slot.rejections = None
                 slot.next_attempt_at = 0.0
         registry.slots.clear()
         registry.next_sweep = MIN_SWEEP_GROWTH
