@@ -222,8 +222,9 @@ def test_when_every_secret_is_refused_the_error_is_invalid_client_and_nothing_sw
         with pytest.raises(imstoken.TokenRequestError) as caught:
             provider.get_token()
         assert caught.value.error == "invalid_client"
+        # The same refusal again, without a request (tests/test_refusal_pause.py).
         with pytest.raises(imstoken.TokenRequestError):
-            provider.get_token()  # the same refusal, without a request (tests/test_refusal_pause.py)
+            provider.get_token()
         with pytest.raises(imstoken.TokenRequestError):
             provider.get_token(force_refresh=True)
     # Each fetch tried each secret once, old first both times.
