@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 import imstoken
 from imstoken.testing import Credential, LocalIMS
 
@@ -120,3 +122,30 @@ def two_credentials(driver: Driver, kind: str, ims: LocalIMS, api: FakeAdobeApi)
     assert api.clients() == {first.client_id, second.client_id}
     assert ims.count(kind) == 2
     record(driver, kind, "two credentials", ims, api)
+
+
+class ScenarioTests:
+    """The three runs as pytest tests, for JWT and OAuth: a test module subclasses this as
+    ``TestScenarios`` with its ``driver``."""
+
+    driver: Driver
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_two_objects_one_provider_one_token_request(
+        self, kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
+    ) -> None:
+        api = api_for(ims, require_org=self.driver.sends_org)
+        shared_token(self.driver, kind, ims, api)
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_token_changes_mid_run_without_a_failed_call(
+        self, kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
+    ) -> None:
+        token_changes_mid_run(self.driver, kind, ims, api_for)
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_two_credentials_in_one_process_stay_apart(
+        self, kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
+    ) -> None:
+        api = api_for(ims, require_org=self.driver.sends_org)
+        two_credentials(self.driver, kind, ims, api)

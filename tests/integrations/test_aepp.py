@@ -5,7 +5,6 @@ Skipped where aepp is not installed (the main dev environment).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,11 +14,11 @@ from aepp import connector, sandboxes  # noqa: E402
 
 import imstoken  # noqa: E402
 from imstoken.integrations import aepp as ims_aepp  # noqa: E402
-from imstoken.testing import Credential, LocalIMS  # noqa: E402
+from imstoken.testing import Credential  # noqa: E402
 
 from . import scenarios  # noqa: E402
 from .fake_api import FakeAdobeApi  # noqa: E402
-from .scenarios import KINDS, Driver  # noqa: E402
+from .scenarios import Driver  # noqa: E402
 
 
 def make(provider: imstoken.TokenProvider, api: FakeAdobeApi, cred: Credential) -> Any:
@@ -35,25 +34,8 @@ def call(box: Any) -> None:
 DRIVER = Driver("aepp", make, call)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_objects_one_provider_one_token_request(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.shared_token(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_token_changes_mid_run_without_a_failed_call(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.token_changes_mid_run(DRIVER, kind, ims, api_for)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_credentials_in_one_process_stay_apart(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.two_credentials(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
+class TestScenarios(scenarios.ScenarioTests):
+    driver = DRIVER
 
 
 def test_a_changed_sdk_is_named_before_any_call(

@@ -5,7 +5,6 @@ Skipped where pdfservices-sdk is not installed (the main dev environment).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,11 +20,11 @@ from adobe.pdfservices.operation.pdf_services import PDFServices
 
 import imstoken
 from imstoken.integrations import pdfservices as ims_pdf
-from imstoken.testing import Credential, LocalIMS
+from imstoken.testing import Credential
 
 from . import scenarios
 from .fake_api import FakeAdobeApi
-from .scenarios import KINDS, Driver
+from .scenarios import Driver
 
 
 def make(provider: imstoken.TokenProvider, api: FakeAdobeApi, cred: Credential) -> Any:
@@ -50,25 +49,8 @@ def _config_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(FakeAdobeApi, "config_dir", str(tmp_path), raising=False)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_objects_one_provider_one_token_request(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.shared_token(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_token_changes_mid_run_without_a_failed_call(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.token_changes_mid_run(DRIVER, kind, ims, api_for)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_credentials_in_one_process_stay_apart(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.two_credentials(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
+class TestScenarios(scenarios.ScenarioTests):
+    driver = DRIVER
 
 
 def test_a_changed_sdk_is_named_before_any_call(

@@ -18,7 +18,7 @@ from imstoken.testing import Credential, LocalIMS  # noqa: E402
 
 from . import scenarios  # noqa: E402
 from .fake_api import FakeAdobeApi  # noqa: E402
-from .scenarios import KINDS, Driver  # noqa: E402
+from .scenarios import Driver  # noqa: E402
 
 
 def make(provider: imstoken.TokenProvider, api: FakeAdobeApi, cred: Credential) -> Any:
@@ -37,25 +37,8 @@ def call(conn: Any) -> None:
 DRIVER = Driver("umapi", make, call)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_objects_one_provider_one_token_request(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.shared_token(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_token_changes_mid_run_without_a_failed_call(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.token_changes_mid_run(DRIVER, kind, ims, api_for)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_credentials_in_one_process_stay_apart(
-    kind: str, ims: LocalIMS, api_for: Callable[..., FakeAdobeApi]
-) -> None:
-    scenarios.two_credentials(DRIVER, kind, ims, api_for(ims, require_org=DRIVER.sends_org))
+class TestScenarios(scenarios.ScenarioTests):
+    driver = DRIVER
 
 
 def test_actions_carry_the_headers_umapis_own_auth_sends(
