@@ -181,7 +181,8 @@ def provider_from_settings(
 
 def _provider_from_prepared(prepared: Prepared, options: ProviderOptions) -> TokenProvider:
     settings = prepared.settings
-    backend = credential_backend(settings, build_backend)  # several secrets: a rotating one
+    # Several secrets, or secrets read from files: a rotating backend of the provider's own.
+    backend = prepared.backend or credential_backend(settings, build_backend)
     options = options.copy()
     # Records in a file or Redis are sealed with the credential's secret material.
     clock = options.get("clock", time.time)
@@ -262,7 +263,9 @@ def _from_mapping(
         found = memo.get(digest) if digest is not None else None
         if found is None:
             settings = build_settings(resolved, credential=credential, base_dir=base_dir)
-            found = Prepared(settings, settings.cache_key(), api_headers(settings))
+            shareable = settings.source is None and len(settings.client_secrets) < 2
+            backend = build_backend(settings) if shareable else None
+            found = Prepared(settings, settings.cache_key(), api_headers(settings), backend)
             if digest is not None:
                 memo.put(digest, found)
         prepared = found

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._backends import Backend
 from ._config import Settings
 
 #: Remembered configurations; past this the oldest is forgotten (a memo, not a cache of tokens).
@@ -40,6 +41,9 @@ class Prepared:
     settings: Settings
     cache_key: str
     api_headers: dict[str, str]
+    # The sans-I/O backend (frozen, so providers may share it); None where it holds state of
+    # its own (several secrets, or secrets read from files): each provider builds its own.
+    backend: Backend | None = None
 
 
 class _Unmemoisable(Exception):

@@ -58,6 +58,8 @@ class Alarms:
 
     def start(self) -> None:
         """Start the thread ahead of the first request."""
+        if self._pid == os.getpid():
+            return  # started in this process already (or stopping): no lock for every provider
         with self._cond:
             self._ensure_thread()
 
