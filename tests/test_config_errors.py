@@ -19,38 +19,11 @@ from imstoken import ConfigError
 from imstoken._config import ALIASES, ENV_VARS, KNOWN_KEYS
 
 from .keys import pem
+from .test_config import ORG, SECRET, TECH
+from .test_config import jwt_config as jwt
+from .test_config import oauth_config as oauth
 
-SECRET = "s3cr3t-value-never-shown"
-ORG = "ABCDEF123456@AdobeOrg"
-TECH = "TECH123@techacct.adobe.com"
 LOCAL = "http://127.0.0.1:1"  # not the production host: no JWT retirement warning
-
-
-def oauth(**extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "credential": "oauth",
-        "client_id": "client-1",
-        "client_secret": SECRET,
-        "org_id": ORG,
-        "scopes": ["openid", "AdobeID"],
-    }
-    config.update(extra)
-    return config
-
-
-def jwt(**extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "credential": "jwt",
-        "client_id": "client-1",
-        "client_secret": SECRET,
-        "org_id": ORG,
-        "technical_account_id": TECH,
-        "metascopes": ["ent_analytics_bulk_ingest_sdk"],
-        "private_key": pem(),
-        "ims_host": LOCAL,
-    }
-    config.update(extra)
-    return config
 
 
 def standard(**extra: Any) -> dict[str, Any]:
