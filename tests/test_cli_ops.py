@@ -14,7 +14,6 @@ import pty
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,27 +22,16 @@ import pytest
 from imstoken._cli._parser import build_parser
 from imstoken.testing import Credential, LocalIMS
 
-from .test_cli import assert_no_secrets, both_toml, closed_port_url, imstoken_cli, one_line
-
-
-@pytest.fixture(scope="module")
-def module_ims() -> Iterator[LocalIMS]:
-    with LocalIMS() as ims:
-        yield ims
-
-
-@pytest.fixture
-def ims(module_ims: LocalIMS) -> LocalIMS:
-    module_ims.reset_counts()
-    module_ims.clear_faults()
-    return module_ims
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, cred: Credential) -> Path:
-    assert cred.private_key is not None
-    (tmp_path / "private.key").write_text(cred.private_key)
-    return tmp_path
+from .test_cli import (  # noqa: F401 - fixtures, as in test_cli
+    assert_no_secrets,
+    both_toml,
+    closed_port_url,
+    ims,
+    imstoken_cli,
+    module_ims,
+    one_line,
+    workdir,
+)
 
 
 def write(workdir: Path, text: str) -> Path:
