@@ -15,12 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from imstoken.testing import LocalIMS, decode_access_token
+
+from ..api_server import LoopbackServer
 
 
 @dataclass
@@ -32,7 +34,7 @@ class Call:
     problem: str | None
 
 
-class FakeAdobeApi:
+class FakeAdobeApi(LoopbackServer):
     def __init__(
         self,
         ims: LocalIMS,
@@ -72,21 +74,7 @@ class FakeAdobeApi:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
     # ------------------------------------------------------------------ checks
 
